@@ -1,0 +1,27 @@
+"""tfmtl: multi-task recommendation models for Keras 3 and TensorFlow."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "tfmtl runs on the TensorFlow backend of Keras 3 (its lookups, "
+        "SavedModel export and GradientTape tools are TensorFlow's). "
+        f"Received backend: {keras.backend.backend()!r}"
+    )
+
+from tfmtl import data, layers, schema  # noqa: E402
+from tfmtl.models import MultiTaskModel  # noqa: E402
+from tfmtl.schema import (  # noqa: E402
+    DenseFeature,
+    Schema,
+    SequenceFeature,
+    SparseFeature,
+    Task,
+    infer_schema,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,141 @@
+import keras
+from keras import ops
+
+from tfmtl.serialization import register
+
+
+@register
+class Experts(keras.layers.Layer):
+    """A group of independent MLP experts evaluated in one batched product.
+
+    Expert `e` computes `f_e(x) = act(W_e^L ... act(W_e^1 x + b_e^1) ... )`.
+    The kernels of all experts are stacked into one `(experts, in, out)`
+    weight per layer, so the group costs one matrix product per layer, and
+    each expert's slice is drawn independently with fans computed per
+    expert (identical experts never learn different functions).
+
+    Args:
+        num_experts: int. Number of experts.
+        units: list of int. Width of each expert layer.
+        activation: Defaults to `"relu"`.
+        dropout: float. Dropout after each layer. Defaults to `0.0`.
+        batch_norm: bool. Batch normalisation before each activation,
+            per expert and unit. Defaults to `False`.
+        kernel_initializer: A `VarianceScaling` family initializer (or its
+            name) is applied per expert. Defaults to `"glorot_uniform"`.
+        kernel_regularizer: Defaults to `None`.
+
+    Input shape: `(batch, in)`. Output shape: `(batch, num_experts, units[-1])`.
+
+    Example:
+
+    >>> Experts(3, [8, 4])(ops.ones((2, 5))).shape
+    (2, 3, 4)
+    """
+
+    def __init__(
+        self,
+        num_experts,
+        units,
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_experts) < 1:
+            raise ValueError(
+                f"num_experts must be >= 1. Received: num_experts={num_experts}"
+            )
+        units = [int(u) for u in units]
+        if not units or any(u <= 0 for u in units):
+            raise ValueError(
+                f"Expert units must be a non-empty list of positive ints. "
+                f"Received: units={units}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+        self.num_experts = int(num_experts)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.dropout = float(dropout)
+        self.batch_norm = bool(batch_norm)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.norm_layers = [
+            keras.layers.BatchNormalization(name=f"batch_norm_{i}")
+            for i in range(len(units) if batch_norm else 0)
+        ]
+        self.dropout_layer = keras.layers.Dropout(self.dropout) if self.dropout else None
+
+    def _per_expert_initializer(self):
+        init = self.kernel_initializer
+        if isinstance(init, keras.initializers.VarianceScaling):
+            return keras.initializers.VarianceScaling(
+                scale=init.scale,
+                mode=init.mode,
+                distribution=init.distribution,
+                seed=init._init_seed,
+                input_axes=[1],
+                output_axes=[2],
+            )
+        return init
+
+    def build(self, input_shape):
+        fan_in = input_shape[-1]
+        self.kernels, self.biases = [], []
+        for i, width in enumerate(self.units):
+            self.kernels.append(
+                self.add_weight(
+                    shape=(self.num_experts, fan_in, width),
+                    initializer=self._per_expert_initializer(),
+                    regularizer=self.kernel_regularizer,
+                    name=f"kernel_{i}",
+                )
+            )
+            self.biases.append(
+                None
+                if self.batch_norm
+                else self.add_weight(
+                    shape=(self.num_experts, width), initializer="zeros", name=f"bias_{i}"
+                )
+            )
+            if self.batch_norm:
+                self.norm_layers[i].build((None, self.num_experts * width))
+            fan_in = width
+
+    def call(self, inputs, training=None):
+        # Layer 1 shares its input across experts: one (in, experts*units) product.
+        h = ops.einsum("bi,eio->beo", inputs, self.kernels[0])
+        for i in range(len(self.units)):
+            if i > 0:
+                h = ops.einsum("bei,eio->beo", h, self.kernels[i])  # (batch, experts, units)
+            if self.batch_norm:
+                shape = ops.shape(h)
+                h = ops.reshape(h, (-1, self.num_experts * self.units[i]))
+                h = self.norm_layers[i](h, training=training)
+                h = ops.reshape(h, (shape[0], self.num_experts, self.units[i]))
+            else:
+                h = h + self.biases[i]
+            h = self.activation(h)
+            if self.dropout_layer is not None:
+                h = self.dropout_layer(h, training=training)
+        return h
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_experts, self.units[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_experts=self.num_experts,
+            units=self.units,
+            activation=keras.activations.serialize(self.activation),
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+        )
+        return config

@@ -1,0 +1,71 @@
+import keras
+from keras import ops
+
+from tfmtl.serialization import register
+
+
+@register
+class SoftmaxGate(keras.layers.Layer):
+    """Mixes experts with input-dependent softmax weights.
+
+    `g(x) = softmax(W_g x)` and the output is `sum_i g(x)_i f_i(x)`
+    (MMoE, Eq. 7-8; PLE, Eq. 3).
+
+    Args:
+        num_experts: int. Number of experts the gate weighs.
+        use_bias: bool. Adds a bias to `W_g x`; the papers have none.
+            Defaults to `False`.
+        kernel_initializer: Defaults to `"glorot_uniform"`.
+
+    Call arguments:
+        gate_input: `(batch, in)`, the selector's input.
+        experts: `(batch, num_experts, units)`, the experts' outputs.
+
+    Output shape: `(batch, units)`. `gate_weights(gate_input)` returns the
+    `(batch, num_experts)` weights.
+
+    Example:
+
+    >>> SoftmaxGate(3)(ops.ones((2, 5)), ops.ones((2, 3, 4))).shape
+    (2, 4)
+    """
+
+    def __init__(
+        self, num_experts, use_bias=False, kernel_initializer="glorot_uniform", **kwargs
+    ):
+        super().__init__(**kwargs)
+        if int(num_experts) < 1:
+            raise ValueError(
+                f"num_experts must be >= 1. Received: num_experts={num_experts}"
+            )
+        self.num_experts = int(num_experts)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.dense = keras.layers.Dense(
+            self.num_experts,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            name="gate",
+        )
+
+    def build(self, gate_input_shape, experts_shape=None):
+        self.dense.build(gate_input_shape)
+
+    def gate_weights(self, gate_input):
+        return ops.softmax(self.dense(gate_input), axis=-1)  # (batch, experts)
+
+    def call(self, gate_input, experts):
+        weights = self.gate_weights(gate_input)
+        return ops.einsum("be,beu->bu", weights, experts)
+
+    def compute_output_shape(self, gate_input_shape, experts_shape):
+        return (experts_shape[0], experts_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_experts=self.num_experts,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

@@ -1,0 +1,86 @@
+from tfmtl.layers.experts import Experts
+from tfmtl.layers.softmax_gate import SoftmaxGate
+from tfmtl.layers.switchers.switcher import Switcher
+from tfmtl.serialization import register
+
+
+@register
+class MMoE(Switcher):
+    """Multi-gate Mixture-of-Experts: one softmax gate per branch.
+
+    `f^k(x) = sum_i g^k(x)_i f_i(x)`, `g^k(x) = softmax(W_gk x)`
+    (Ma et al., KDD 2018, Eq. 7-8).
+
+    Args:
+        num_branches: int. Number of outputs (gates).
+        num_experts: int. Number of shared experts. Defaults to `8`, the
+            paper's synthetic-data setting.
+        expert_units: list of int. Widths of each expert. Defaults to
+            `(256, 128)`.
+        activation, dropout, batch_norm: as in `Experts`.
+        gate_use_bias: bool. Bias in the gates. Defaults to `False`.
+
+    Example:
+
+    >>> import keras
+    >>> [o.shape for o in MMoE(2, 3, [8])(keras.ops.ones((4, 5)))]
+    [(4, 8), (4, 8)]
+
+    References:
+        Ma et al., "Modeling Task Relationships in Multi-task Learning with
+        Multi-gate Mixture-of-Experts", KDD 2018.
+    """
+
+    def __init__(
+        self,
+        num_branches,
+        num_experts=8,
+        expert_units=(256, 128),
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        gate_use_bias=False,
+        **kwargs,
+    ):
+        super().__init__(num_branches, **kwargs)
+        self.num_experts = int(num_experts)
+        self.expert_units = [int(u) for u in expert_units]
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.gate_use_bias = gate_use_bias
+        self.experts = Experts(
+            num_experts, expert_units, activation, dropout, batch_norm, name="experts"
+        )
+        self.gates = [
+            SoftmaxGate(num_experts, use_bias=gate_use_bias, name=f"gate_{k}")
+            for k in range(self._num_gates())
+        ]
+
+    def _num_gates(self):
+        return self.num_branches
+
+    @property
+    def output_units(self):
+        return self.expert_units[-1]
+
+    def build(self, input_shape):
+        self.experts.build(input_shape)
+        for gate in self.gates:
+            gate.build(input_shape)
+
+    def call(self, inputs, training=None):
+        experts = self.experts(inputs, training=training)  # (batch, experts, units)
+        return [gate(inputs, experts) for gate in self.gates]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_experts=self.num_experts,
+            expert_units=self.expert_units,
+            activation=self.activation,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            gate_use_bias=self.gate_use_bias,
+        )
+        return config
