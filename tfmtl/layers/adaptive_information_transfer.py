@@ -25,7 +25,7 @@ class AdaptiveInformationTransfer(keras.layers.Layer):
 
     Example:
 
-    >>> AdaptiveInformationTransfer()(ops.ones((2, 4)), ops.ones((2, 4))).shape
+    >>> tuple(AdaptiveInformationTransfer()(ops.ones((2, 4)), ops.ones((2, 4))).shape)
     (2, 4)
 
     References:

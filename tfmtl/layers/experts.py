@@ -29,7 +29,7 @@ class Experts(keras.layers.Layer):
 
     Example:
 
-    >>> Experts(3, [8, 4])(ops.ones((2, 5))).shape
+    >>> tuple(Experts(3, [8, 4])(ops.ones((2, 5))).shape)
     (2, 3, 4)
     """
 

@@ -28,7 +28,7 @@ class FieldEmbedding(keras.layers.Layer):
 
     >>> from tfmtl.schema import Schema, SparseFeature
     >>> layer = FieldEmbedding(Schema([SparseFeature("c", num_bins=5)]), 4)
-    >>> layer({"c": ops.array([1, 2])}).shape
+    >>> tuple(layer({"c": ops.array([1, 2])}).shape)
     (2, 1, 4)
     """
 

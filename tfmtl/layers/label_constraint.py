@@ -23,7 +23,7 @@ class LabelConstraint(keras.layers.Layer):
 
     Example:
 
-    >>> LabelConstraint()(ops.array([[0.5]]), ops.array([[0.7]])).shape
+    >>> tuple(LabelConstraint()(ops.array([[0.5]]), ops.array([[0.7]])).shape)
     (1, 1)
     """
 

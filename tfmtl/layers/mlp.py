@@ -21,7 +21,7 @@ class MLP(keras.layers.Layer):
 
     Example:
 
-    >>> MLP([8, 4])(ops.ones((2, 3))).shape
+    >>> tuple(MLP([8, 4])(ops.ones((2, 3))).shape)
     (2, 4)
     """
 

@@ -26,7 +26,7 @@ class SoftmaxGate(keras.layers.Layer):
 
     Example:
 
-    >>> SoftmaxGate(3)(ops.ones((2, 5)), ops.ones((2, 3, 4))).shape
+    >>> tuple(SoftmaxGate(3)(ops.ones((2, 5)), ops.ones((2, 3, 4))).shape)
     (2, 4)
     """
 

@@ -17,7 +17,7 @@ class TaskHead(keras.layers.Layer):
 
     Example:
 
-    >>> TaskHead("binary")(keras.ops.ones((2, 4))).shape
+    >>> tuple(TaskHead("binary")(keras.ops.ones((2, 4))).shape)
     (2, 1)
     """
 

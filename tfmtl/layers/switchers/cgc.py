@@ -36,7 +36,7 @@ class CGC(Switcher):
     Example:
 
     >>> import keras
-    >>> [o.shape for o in CGC(2, 1, 1, [8])(keras.ops.ones((4, 5)))]
+    >>> [tuple(o.shape) for o in CGC(2, 1, 1, [8])(keras.ops.ones((4, 5)))]
     [(4, 8), (4, 8)]
 
     References:

@@ -23,7 +23,7 @@ class MMoE(Switcher):
     Example:
 
     >>> import keras
-    >>> [o.shape for o in MMoE(2, 3, [8])(keras.ops.ones((4, 5)))]
+    >>> [tuple(o.shape) for o in MMoE(2, 3, [8])(keras.ops.ones((4, 5)))]
     [(4, 8), (4, 8)]
 
     References:

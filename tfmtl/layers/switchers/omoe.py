@@ -13,7 +13,7 @@ class OMoE(MMoE):
     Example:
 
     >>> import keras
-    >>> [o.shape for o in OMoE(2, 3, [8])(keras.ops.ones((4, 5)))]
+    >>> [tuple(o.shape) for o in OMoE(2, 3, [8])(keras.ops.ones((4, 5)))]
     [(4, 8), (4, 8)]
     """
 

@@ -21,7 +21,7 @@ class PLE(Switcher):
     Example:
 
     >>> import keras
-    >>> [o.shape for o in PLE(3, 2, 1, 1, [8])(keras.ops.ones((4, 5)))]
+    >>> [tuple(o.shape) for o in PLE(3, 2, 1, 1, [8])(keras.ops.ones((4, 5)))]
     [(4, 8), (4, 8), (4, 8)]
 
     References:

@@ -18,7 +18,7 @@ class SharedBottom(Switcher):
     Example:
 
     >>> import keras
-    >>> [o.shape for o in SharedBottom(2, [8])(keras.ops.ones((3, 5)))]
+    >>> [tuple(o.shape) for o in SharedBottom(2, [8])(keras.ops.ones((3, 5)))]
     [(3, 8), (3, 8)]
     """
 

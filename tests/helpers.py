@@ -1,0 +1,121 @@
+"""Shared test helpers: the checks every layer and every zoo model must pass."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _symbolic(value):
+    if isinstance(value, dict):
+        return {k: _symbolic(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_symbolic(v) for v in value]
+    value = np.asarray(value)
+    dtype = "string" if value.dtype == object else str(value.dtype)
+    return keras.Input(shape=value.shape[1:], batch_size=None, dtype=dtype)
+
+
+def _shapes(outputs):
+    return keras.tree.map_structure(lambda t: tuple(t.shape), outputs)
+
+
+def _to_numpy(outputs):
+    return keras.tree.map_structure(lambda t: keras.ops.convert_to_numpy(t), outputs)
+
+
+def check_layer(layer, args, expected_shape, expected_weights=None, symbolic_shape=None):
+    """Checks a layer the way Keras checks its own.
+
+    Config round trip; symbolic and eager output shapes; the number of
+    weights; `.keras` save/load of a model around the layer, reloaded
+    without `custom_objects`, with equal outputs.
+
+    Args:
+        layer: an unbuilt layer instance.
+        args: list of positional call arguments (NumPy arrays, or dicts /
+            lists of them).
+        expected_shape: the eager output shape(s), batch included.
+        expected_weights: int or `None`. Number of weights once built.
+        symbolic_shape: the symbolic output shape(s); defaults to
+            `expected_shape` with an unknown batch size.
+    """
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config, "config round trip changed the config"
+
+    symbolic_args = [_symbolic(a) for a in args]
+    symbolic_out = layer(*symbolic_args)
+    with_none = symbolic_shape or _unknown_batch(expected_shape)
+    got = _shapes(symbolic_out)
+    assert _strip(got) == _strip(with_none), f"symbolic shape {got} != {with_none}"
+
+    eager_out = layer(*args)
+    assert _strip(_shapes(eager_out)) == _strip(expected_shape)
+    if expected_weights is not None:
+        assert len(layer.weights) == expected_weights, len(layer.weights)
+
+    model = keras.Model(symbolic_args, symbolic_out)
+    before = _to_numpy(model(args))
+    path = os.path.join(tempfile.mkdtemp(), "layer.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    after = _to_numpy(reloaded(args))
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), before, after
+    )
+    return eager_out
+
+
+def _unknown_batch(shape):
+    if isinstance(shape, list):
+        return [_unknown_batch(s) for s in shape]
+    if isinstance(shape, dict):
+        return {k: _unknown_batch(v) for k, v in shape.items()}
+    return (None,) + tuple(shape[1:])
+
+
+def _strip(shape):
+    if isinstance(shape, list):
+        return [_strip(s) for s in shape]
+    if isinstance(shape, dict):
+        return {k: _strip(v) for k, v in shape.items()}
+    return tuple(shape)
+
+
+def roundtrip_model(model, x):
+    """Reloads `model` from `.keras` (no custom_objects) and from a SavedModel.
+
+    Returns the three predictions on `x`: original, `.keras`, SavedModel.
+    """
+    directory = tempfile.mkdtemp()
+    original = {k: np.asarray(v) for k, v in model.predict(x, verbose=0).items()}
+    model.save(os.path.join(directory, "model.keras"))
+    reloaded = keras.models.load_model(os.path.join(directory, "model.keras"))
+    from_keras = {k: np.asarray(v) for k, v in reloaded.predict(x, verbose=0).items()}
+    model.export(os.path.join(directory, "saved"), format="tf_saved_model", verbose=False)
+    served = tf.saved_model.load(os.path.join(directory, "saved"))
+    outputs = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
+    from_saved = {k: v.numpy() for k, v in outputs.items()}
+    return original, from_keras, from_saved, reloaded
+
+
+def auc(labels, scores):
+    """Rank AUC (Mann-Whitney), ties counted half."""
+    labels = np.asarray(labels).ravel()
+    scores = np.asarray(scores).ravel()
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
+        i = j + 1
+    positives = labels == 1
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    return (ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -1,0 +1,177 @@
+"""Plain-Keras training: compile defaults, masks, data forms, bad input."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import tfmtl
+import zoo
+from tests.zoo.test_zoo import frame
+
+
+def build(data, name="mmoe", seed=3, **hparams):
+    keras.utils.set_random_seed(seed)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy", "rating"], masks={"buy": "click"})
+    model = zoo.build(name, schema, tasks, num_experts=3, expert_units=(16,), **hparams)
+    model.compile()
+    return model
+
+
+def bce(y, p):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def test_compile_without_arguments_sets_losses_weights_and_metrics():
+    data = frame(300)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "rating"])
+    tasks[1] = tfmtl.Task("rating", "regression", loss_weight=0.25)
+    model = zoo.build("mmoe", schema, tasks)
+    model.compile()
+    logs = model.evaluate(data, verbose=0, return_dict=True, batch_size=300)
+    assert set(logs) == {"loss", "click_loss", "rating_loss", "click_auc", "click_logloss", "rating_mse"}
+    out = model.predict(data, verbose=0)
+    click = bce(data.click.to_numpy()[:, None], out["click"]).mean()
+    mse = ((data.rating.to_numpy()[:, None] - out["rating"]) ** 2).mean()
+    np.testing.assert_allclose(logs["click_logloss"], click, rtol=1e-4)
+    np.testing.assert_allclose(logs["rating_mse"], mse, rtol=1e-4)
+    np.testing.assert_allclose(logs["loss"], click + 0.25 * mse, rtol=1e-4)
+
+
+def test_masked_task_loss_ignores_masked_rows():
+    data = frame(400)
+    flipped = data.copy()
+    unclicked = flipped.click == 0
+    flipped.loc[unclicked, "buy"] = 1  # impossible labels where the mask is 0
+    model = build(data)
+    a = model.evaluate(data, verbose=0, return_dict=True, batch_size=400)
+    b = model.evaluate(flipped, verbose=0, return_dict=True, batch_size=400)
+    assert a["buy_loss"] == pytest.approx(b["buy_loss"], rel=1e-6)
+    assert a["buy_auc"] == pytest.approx(b["buy_auc"], rel=1e-6)
+    # The loss is the mean over the rows that count.
+    p = model.predict(data, verbose=0)["buy"][:, 0]
+    kept = ~unclicked.to_numpy()
+    expected = bce(data.buy.to_numpy()[kept], p[kept]).mean()
+    assert a["buy_loss"] == pytest.approx(expected, rel=1e-4)
+
+    # Training on either gives the same weights: masked rows send no gradient.
+    weights = []
+    for d in (data, flipped):
+        model = build(d)
+        model.fit(d, epochs=2, batch_size=100, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for w1, w2 in zip(*weights):
+        np.testing.assert_allclose(w1, w2, atol=1e-6)
+
+
+def test_all_data_forms_give_the_same_evaluation():
+    data = frame(256)
+    model = build(data)
+    schema, tasks = model.schema, model.tasks
+    reference = model.evaluate(data, verbose=0, return_dict=True, batch_size=64)
+
+    columns = {c: data[c].to_numpy() for c in data.columns}
+    from_dict = model.evaluate(columns, verbose=0, return_dict=True, batch_size=64)
+
+    x = tfmtl.data.features_from(data, schema)
+    y, weights = tfmtl.data.targets_from(data, tasks)
+    keras_form = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True, batch_size=64)
+
+    # Mask columns left in x are applied when y is given without weights.
+    with_mask_column = model.evaluate({**x, "click": columns["click"]}, y, verbose=0,
+                                      return_dict=True, batch_size=64)
+
+    rows = tf.data.Dataset.from_tensor_slices(
+        {**x, "click": columns["click"], "buy": columns["buy"], "rating": columns["rating"]}
+    ).batch(64)
+    dataset = model.evaluate(rows, verbose=0, return_dict=True)
+    tuples = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(64)
+    dataset_tuples = model.evaluate(tuples, verbose=0, return_dict=True)
+
+    for other in (from_dict, keras_form, with_mask_column, dataset, dataset_tuples):
+        for key, value in reference.items():
+            assert other[key] == pytest.approx(value, rel=1e-5), key
+
+
+def test_explicit_keras_arguments_still_work():
+    data = frame(300)
+    model = build(data)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss={"click": "binary_crossentropy", "buy": "binary_crossentropy", "rating": "mse"},
+        loss_weights={"click": 1.0, "buy": 0.0, "rating": 0.5},
+        metrics={"click": [keras.metrics.Precision(name="precision")]},
+    )
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    history = model.fit(data, epochs=1, verbose=0)
+    assert "click_precision" in history.history
+    assert "click_auc" not in history.history  # defaults only where nothing was given
+
+
+def test_fit_with_validation_frame_and_early_stopping():
+    data = frame(400)
+    model = build(data)
+    history = model.fit(
+        data.iloc[:300], validation_data=data.iloc[300:], epochs=3, verbose=0,
+        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=1, restore_best_weights=True)],
+    )
+    assert "val_click_auc" in history.history
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda d: d.iloc[:0], r"The data is empty \(0 rows\)"),
+        (lambda d: d.drop(columns=["city"]), r"Feature column\(s\) missing from the data: \['city'\]"),
+        (lambda d: d.drop(columns=["rating"]), r"missing from the data: 'rating' \(task 'rating'\)"),
+        (lambda d: d.assign(rating=np.where(np.arange(len(d)) < 3, np.nan, d.rating)),
+         r"'rating' has 3 NaN/inf value\(s\)"),
+        (lambda d: d.assign(rating=np.where(np.arange(len(d)) < 2, np.inf, d.rating)),
+         r"'rating' has 2 NaN/inf value\(s\)"),
+        (lambda d: d.assign(click=np.where(np.arange(len(d)) < 4, 2, d.click)),
+         r"Task 'click' is binary but label column 'click' has 4 value\(s\) that are not 0 or 1"),
+        (lambda d: d.assign(click=np.where(np.arange(len(d)) < 1, -1, d.click)), r"e\.g\. \[-1\.0\]"),
+    ],
+)
+def test_bad_input_fails_before_training_starts(corrupt, message):
+    data = frame(200)
+    model = build(data)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=message):
+        model.fit(corrupt(data), epochs=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_labels_on_masked_rows_are_fine():
+    data = frame(200)
+    data["buy"] = np.where(data.click == 1, data.buy, np.nan)  # CVR undefined unclicked
+    model = build(data)
+    history = model.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["buy_loss"]).all()
+
+
+def test_dataset_missing_columns_are_named():
+    data = frame(64)
+    model = build(data)
+    x = tfmtl.data.features_from(data, model.schema)
+    del x["city"]
+    with pytest.raises(ValueError, match=r"missing from the dataset: \['city'\]"):
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)
+
+
+def test_invalid_task_names_are_refused():
+    for name in ("click-through", "1st", "", "a b"):
+        with pytest.raises(ValueError, match="not a valid input/output name"):
+            tfmtl.Task(name)
+
+
+def test_unseen_values_predict():
+    data = frame(200)
+    model = build(data)
+    new = data.head(3).assign(user_id=[10_000, -5, 7], city=["tokyo", "", "paris"],
+                              genres=["zz|a", "", "b"])
+    out = model.predict(new, verbose=0)
+    assert all(np.isfinite(v).all() and v.shape == (3, 1) for v in out.values())
