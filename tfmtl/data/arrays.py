@@ -33,7 +33,7 @@ def validate(data, schema, tasks, labels=True):
 
     Args:
         data: DataFrame or dict of column arrays.
-        schema: `Schema`.
+        schema: `Schema`, or `None` to check labels only.
         tasks: list of `Task`.
         labels: bool. Whether label and mask columns must be present.
     """
@@ -44,7 +44,7 @@ def validate(data, schema, tasks, labels=True):
     if len(lengths) > 1:
         sizes = {k: len(v) for k, v in columns.items()}
         raise ValueError(f"Columns have different lengths: {sizes}")
-    missing = [n for n in schema.names if n not in columns]
+    missing = [n for n in (schema.names if schema is not None else ()) if n not in columns]
     if missing:
         raise ValueError(f"Feature column(s) missing from the data: {missing}")
     if not labels:

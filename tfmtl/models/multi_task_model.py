@@ -127,6 +127,8 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, sample_weight=None, validation_data=None, **kwargs):
         x, y, sample_weight = self.prepare(x, y, sample_weight)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
         if validation_data is not None:
             validation_data = self._prepare_validation(validation_data)
         return super().fit(

@@ -1,0 +1,89 @@
+"""The command line: training end to end, and bad input as one clear line."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.run([sys.executable, "-m", "tfmtl", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd or ROOT, timeout=600)
+
+
+def assert_one_clear_line(result, message):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tfmtl: error: ") and message in last, last
+
+
+def test_models_lists_the_zoo():
+    result = run("models")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.strip().splitlines()]
+    assert names == ["aitm", "cgc", "esmm", "mmoe", "omoe", "ple", "shared_bottom", "single_task"]
+
+
+def test_unknown_model():
+    assert_one_clear_line(run("train", "--model", "mmeo"), "unknown model 'mmeo'; known models: aitm")
+
+
+def test_missing_file():
+    assert_one_clear_line(run("train", "--data", "/no/such/file.parquet", "--labels", "y"),
+                          "no data '/no/such/file.parquet'")
+
+
+@pytest.fixture
+def parquet(tmp_path):
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"user": rng.integers(0, 30, 3000), "price": rng.normal(size=3000)})
+    data["click"] = ((data.user % 2 == 0) ^ (rng.random(3000) < 0.1)).astype(int)
+    data["score"] = data.price * 2 + rng.normal(0, 0.1, 3000)
+    path = tmp_path / "rows.parquet"
+    data.to_parquet(path)
+    return path, data
+
+
+def test_label_column_that_does_not_exist(parquet):
+    path, _ = parquet
+    assert_one_clear_line(run("train", "--data", str(path), "--labels", "click,clicks"),
+                          "label column(s) ['clicks'] not in rows.parquet")
+
+
+def test_parquet_with_nan_labels(parquet, tmp_path):
+    _, data = parquet
+    data.loc[[3, 7, 11], "click"] = np.nan
+    path = tmp_path / "nan.parquet"
+    data.to_parquet(path)
+    assert_one_clear_line(run("train", "--data", str(path), "--labels", "click,score"),
+                          "label column 'click' has 3 NaN/inf value(s)")
+
+
+def test_bad_hyperparameter(parquet):
+    path, _ = parquet
+    assert_one_clear_line(
+        run("train", "--data", str(path), "--labels", "click", "--set", "num_expert=2"),
+        "no hyperparameters ['num_expert']")
+
+
+def test_train_a_parquet_file_end_to_end(parquet, tmp_path):
+    path, _ = parquet
+    result = run("train", "--model", "mmoe", "--data", str(path), "--labels", "click,score",
+                 "--epochs", "4", "--batch-size", "64", "--set", "num_experts=2", "--set", "expert_units=[16]",
+                 "--export", str(tmp_path / "served"), "--save", str(tmp_path / "m.keras"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "Test metrics (300 held-out rows" in out
+    table = {tuple(line.split()[:3]): float(line.split()[3]) for line in out.splitlines()
+             if line.startswith(("click ", "score "))}
+    assert table[("click", "binary", "auc")] > 0.8
+    assert ("score", "regression", "mse") in table
+    assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
+    assert os.path.exists(tmp_path / "m.keras")

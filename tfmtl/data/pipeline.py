@@ -1,0 +1,86 @@
+"""`tf.data` pipelines: in-memory frames and parquet files read in chunks."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from tfmtl.data.arrays import features_from, targets_from, validate
+
+
+def to_dataset(frame, schema, tasks, batch_size=1024, shuffle=True, seed=None, labels=True):
+    """A prefetched `tf.data.Dataset` of `(x, y, sample_weight)` batches.
+
+    The frame is checked (`validate`), converted once to tensors, and each
+    batch is one `tf.gather` of a batch of row indices, reshuffled every
+    epoch when `shuffle`: no Python runs per batch. Masks become sample
+    weights; tasks without masks get weight 1 when any task has one.
+
+    Args:
+        frame: DataFrame or dict of column arrays.
+        schema: `Schema`.
+        tasks: list of `Task`.
+        batch_size: int. Defaults to `1024`.
+        shuffle: bool. Defaults to `True`.
+        seed: int or `None`. Shuffle seed.
+        labels: bool. `False` gives feature batches only (for prediction).
+    """
+    validate(frame, schema, tasks, labels=labels)
+    columns = {k: tf.constant(v) for k, v in features_from(frame, schema).items()}
+    parts = (columns,)
+    if labels:
+        y, weights = targets_from(frame, tasks)
+        parts = (columns, {k: tf.constant(v) for k, v in y.items()})
+        if weights is not None:
+            parts += ({k: tf.constant(v) for k, v in weights.items()},)
+    rows = len(next(iter(columns.values())))
+    indices = tf.data.Dataset.range(rows)
+    if shuffle:
+        indices = indices.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size)
+    dataset = batches.map(
+        lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), parts),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if len(parts) == 1:
+        dataset = dataset.map(lambda p: p[0] if isinstance(p, tuple) else p)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def parquet_dataset(
+    path, schema, tasks, batch_size=1024, chunk_rows=262_144, shuffle=True, seed=None
+):
+    """Batches from a parquet file larger than memory, read a chunk at a time.
+
+    Python runs once per chunk of `chunk_rows` rows (read with pyarrow,
+    checked, converted); within a chunk, rows are shuffled and batched by
+    `tf.data`. Chunk order is shuffled too when `shuffle` (by row group).
+    """
+    file = pq.ParquetFile(path)
+    columns = sorted(set(schema.names) | {c for t in tasks for c in t.columns})
+    missing = [c for c in columns if c not in file.schema_arrow.names]
+    if missing:
+        raise ValueError(f"Column(s) missing from {path}: {missing}")
+    example = to_dataset(
+        file.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema, tasks,
+        batch_size=1, shuffle=False,
+    )
+    signature = tf.nest.map_structure(
+        lambda s: tf.TensorSpec((None,) + tuple(s.shape[1:]), s.dtype), example.element_spec
+    )
+    rng = np.random.default_rng(seed)
+
+    def chunks():
+        groups = np.arange(file.num_row_groups)
+        if shuffle:
+            rng.shuffle(groups)
+        for batch in file.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
+            frame = batch.to_pandas()
+            for part in to_dataset(frame, schema, tasks, batch_size=len(frame), shuffle=shuffle,
+                                   seed=int(rng.integers(1 << 31))):
+                yield part
+
+    dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature)
+    batches = -(-file.metadata.num_rows // batch_size)
+    dataset = dataset.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)
