@@ -53,7 +53,59 @@ def _parser():
     train.add_argument("--cache", help="where downloaded data sets are kept")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
+
+    exporter = commands.add_parser("export", help="export a saved .keras model for TF Serving")
+    exporter.add_argument("--model-dir", required=True,
+                          help="a .keras file, or a directory holding one (model.keras)")
+    exporter.add_argument("--base-dir", required=True, help="TF Serving's base path for the model")
+    exporter.add_argument("--version", type=int, help="defaults to one more than the newest")
+    exporter.add_argument("--sample", help="a .parquet/.csv of rows for the warm-up requests")
+    exporter.set_defaults(run=_export)
+
+    check = commands.add_parser(
+        "serve-check", help="load the newest version in a fresh process and replay its warm-up")
+    check.add_argument("--base-dir", required=True)
+    check.set_defaults(run=_serve_check)
     return parser
+
+
+def _export(args):
+    import keras
+
+    from export import save
+
+    path = pathlib.Path(args.model_dir)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.keras"))
+        if len(candidates) != 1:
+            raise UsageError(f"{path} must hold exactly one .keras file; found {len(candidates)}")
+        path = candidates[0]
+    if not path.exists():
+        raise UsageError(f"no model at {args.model_dir}")
+    model = keras.models.load_model(path)
+    if not hasattr(model, "schema"):
+        raise UsageError(f"{path} is not a tfmtl model (no schema and tasks)")
+    sample = _read(pathlib.Path(args.sample)) if args.sample else None
+    if sample is None:
+        print("note: no --sample, so no warm-up requests are written", file=sys.stderr)
+    target = save(model, args.base_dir, version=args.version, sample=sample)
+    print(f"exported {path} to {target}")
+    return 0
+
+
+def _serve_check(args):
+    import subprocess
+
+    from export import versions
+
+    found = versions(args.base_dir)
+    if not found:
+        raise UsageError(f"no versions under {args.base_dir}")
+    path = str(pathlib.Path(args.base_dir) / str(found[-1]))
+    # A fresh interpreter: nothing of this process (no tfmtl classes) helps the load.
+    result = subprocess.run([sys.executable, "-m", "export.serve_check", path],
+                            cwd=pathlib.Path(__file__).resolve().parent.parent)
+    return result.returncode
 
 
 def _models(args):
