@@ -2,16 +2,18 @@
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_WHY = (
+    "tfmtl runs on the TensorFlow backend of Keras 3 (its lookups, SavedModel "
+    "export and GradientTape tools are TensorFlow's). Unset KERAS_BACKEND or set "
+    "it to 'tensorflow'."
+)
+if os.environ.setdefault("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    raise ImportError(f"{_WHY} Received: KERAS_BACKEND={os.environ['KERAS_BACKEND']!r}")
 
 import keras  # noqa: E402
 
-if keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        "tfmtl runs on the TensorFlow backend of Keras 3 (its lookups, "
-        "SavedModel export and GradientTape tools are TensorFlow's). "
-        f"Received backend: {keras.backend.backend()!r}"
-    )
+if keras.backend.backend() != "tensorflow":  # e.g. keras was imported first, with another backend
+    raise ImportError(f"{_WHY} Received backend: {keras.backend.backend()!r}")
 
 from tfmtl import data, layers, schema  # noqa: E402
 from tfmtl.models import MultiTaskModel  # noqa: E402

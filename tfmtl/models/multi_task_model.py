@@ -146,10 +146,10 @@ class MultiTaskModel(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     def _prepare_validation(self, data):
-        if isinstance(data, tuple):
-            return tuple(v for v in self.prepare(*data) if v is not None) if len(data) > 1 else data
-        x, y, sample_weight = self.prepare(data, None, None)
-        return x if y is None else (x, y) if sample_weight is None else (x, y, sample_weight)
+        x, y, sample_weight = self.prepare(*data) if isinstance(data, tuple) else self.prepare(data)
+        if y is None:
+            return x
+        return (x, y) if sample_weight is None else (x, y, sample_weight)
 
     def prepare(self, x, y=None, sample_weight=None):
         """Checks training data and splits it into `(x, y, sample_weight)`.
