@@ -75,12 +75,42 @@ def latency(model, x):
     return np.percentile(times, 50), np.percentile(times, 99)
 
 
+def profile(model, dataset, steps=100):
+    """Where a training step's time goes, per batch of 1024 (ms)."""
+    from tfmtl.layers import FeatureLookup
+
+    batches = list(dataset.take(steps))
+    started = time.perf_counter()
+    for _ in dataset.take(steps):
+        pass
+    pipeline = (time.perf_counter() - started) / steps * 1e3
+
+    lookup_layer = next(l for l in model.layers if isinstance(l, FeatureLookup))
+    lookup = tf.function(lambda x: lookup_layer(x))
+    forward = tf.function(lambda x: model(x, training=False))
+    timings = {"input pipeline (tf.data, overlapped by prefetch)": pipeline}
+    for label, fn in (("lookups (raw values to ids)", lookup), ("forward pass", forward)):
+        fn(batches[0][0])
+        started = time.perf_counter()
+        for x, *_ in batches:
+            fn(x)
+        timings[label] = (time.perf_counter() - started) / steps * 1e3
+    cached = tf.data.Dataset.from_tensors(batches[0]).repeat(steps)
+    model.fit(cached.take(5), verbose=0)
+    started = time.perf_counter()
+    model.fit(cached, verbose=0)
+    timings["train step on an in-memory batch (forward + backward + Adam)"] = (
+        (time.perf_counter() - started) / steps * 1e3)
+    return timings
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--models", default="mmoe,ple")
     parser.add_argument("--jit", default="off,on", help="jit_compile settings to compare")
+    parser.add_argument("--profile", action="store_true", help="break a step's time down")
     args = parser.parse_args()
 
     frame, schema, tasks = data(args.rows)
@@ -100,6 +130,9 @@ def main():
             rate = train_rate(model, dataset, args.rows, args.epochs)
             rows.append((name, f"jit {jit}", f"{rate:,.0f}", f"{model.count_params():,}"))
             print(f"  {name:5s} train, jit_compile={jit:3s}: {rate:10,.0f} samples/s")
+        if args.profile:
+            for label, ms in profile(model, dataset).items():
+                print(f"    {label:62s} {ms:7.2f} ms/batch")
         inference = infer_rate(model, x, min(args.rows, 100 * 4096))
         p50, p99 = latency(model, x)
         print(f"  {name:5s} inference (batch 4096): {inference:10,.0f} samples/s; "

@@ -120,3 +120,47 @@ def ctr_synthetic(
         + [DenseFeature(f"d{j}") for j in range(num_dense)]
     )
     return frame, schema, [Task(t) for t in tasks]
+
+
+def conflict_synthetic(num_rows, num_users=2000, num_items=1000, conflict=0.3, dim=8,
+                       noise=0.5, seed=0):
+    """Two binary tasks whose preferences disagree on part of the user-item pairs.
+
+    Users and items have latent vectors; task A's logit is `<u, v>`. On a
+    pair outside the conflict region, task B's logit is `<u, v>` plus a
+    small task-specific term; inside it (a `conflict` share of user groups x
+    item groups), B's preference is reversed: `-<u, v>`. Features:
+    `user_id`, `item_id`, `user_group`, `item_group`; labels `a`, `b`; the
+    column `conflict` marks the planted pairs (not a feature).
+
+    Returns:
+        `(frame, schema, tasks)`.
+    """
+    rng = np.random.default_rng(seed)
+    users = rng.normal(size=(num_users, dim)) / np.sqrt(dim)
+    items = rng.normal(size=(num_items, dim))
+    b_extra = rng.normal(size=(num_users, dim)) / np.sqrt(dim) * 0.5
+    user_group = rng.integers(0, 10, num_users)
+    item_group = rng.integers(0, 10, num_items)
+    region = rng.random((10, 10)) < conflict  # conflicting (user group, item group) cells
+    u = rng.integers(0, num_users, num_rows)
+    i = rng.integers(0, num_items, num_rows)
+    affinity = np.einsum("nd,nd->n", users[u], items[i]) * 2.0
+    in_conflict = region[user_group[u], item_group[i]]
+    logit_a = affinity + rng.normal(scale=noise, size=num_rows)
+    logit_b = np.where(in_conflict, -affinity, affinity) + np.einsum(
+        "nd,nd->n", b_extra[u], items[i]) + rng.normal(scale=noise, size=num_rows)
+    frame = pd.DataFrame({
+        "user_id": u.astype("int64"), "item_id": i.astype("int64"),
+        "user_group": user_group[u].astype("int64"), "item_group": item_group[i].astype("int64"),
+    })
+    frame["a"] = (rng.random(num_rows) < 1 / (1 + np.exp(-logit_a))).astype("int64")
+    frame["b"] = (rng.random(num_rows) < 1 / (1 + np.exp(-logit_b))).astype("int64")
+    frame["conflict"] = in_conflict
+    schema = Schema([
+        SparseFeature("user_id", vocabulary=tuple(range(num_users)), dtype="int64"),
+        SparseFeature("item_id", vocabulary=tuple(range(num_items)), dtype="int64"),
+        SparseFeature("user_group", vocabulary=tuple(range(10)), dtype="int64"),
+        SparseFeature("item_group", vocabulary=tuple(range(10)), dtype="int64"),
+    ])
+    return frame, schema, [Task("a"), Task("b")]

@@ -9,4 +9,6 @@ from tfmtl.layers.mlp import MLP
 from tfmtl.layers.numeric_features import NumericFeatures
 from tfmtl.layers.softmax_gate import SoftmaxGate
 from tfmtl.layers.switchers import CGC, MMoE, OMoE, PLE, SharedBottom, Switcher
+from tfmtl.layers.stem_layer import STEMLayer
+from tfmtl.layers.task_embeddings import TaskEmbeddings
 from tfmtl.layers.task_head import TaskHead

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.mlp import MLP
 from tfmtl.serialization import register
 
 
@@ -9,10 +10,13 @@ class SoftmaxGate(keras.layers.Layer):
     """Mixes experts with input-dependent softmax weights.
 
     `g(x) = softmax(W_g x)` and the output is `sum_i g(x)_i f_i(x)`
-    (MMoE, Eq. 7-8; PLE, Eq. 3).
+    (MMoE, Eq. 7-8; PLE, Eq. 3). With `hidden_units`, `x` first passes an
+    MLP (STEM-Net's gates are `[128, 64]` MLPs).
 
     Args:
         num_experts: int. Number of experts the gate weighs.
+        hidden_units: list of int. Hidden ReLU layers before the softmax
+            layer. Defaults to `()`.
         use_bias: bool. Adds a bias to `W_g x`; the papers have none.
             Defaults to `False`.
         kernel_initializer: Defaults to `"glorot_uniform"`.
@@ -31,7 +35,12 @@ class SoftmaxGate(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_experts, use_bias=False, kernel_initializer="glorot_uniform", **kwargs
+        self,
+        num_experts,
+        use_bias=False,
+        kernel_initializer="glorot_uniform",
+        hidden_units=(),
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if int(num_experts) < 1:
@@ -41,6 +50,8 @@ class SoftmaxGate(keras.layers.Layer):
         self.num_experts = int(num_experts)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.hidden_units = [int(u) for u in hidden_units]
+        self.hidden = MLP(self.hidden_units, name="hidden") if self.hidden_units else None
         self.dense = keras.layers.Dense(
             self.num_experts,
             use_bias=self.use_bias,
@@ -49,9 +60,14 @@ class SoftmaxGate(keras.layers.Layer):
         )
 
     def build(self, gate_input_shape, experts_shape=None):
+        if self.hidden is not None:
+            self.hidden.build(gate_input_shape)
+            gate_input_shape = self.hidden.compute_output_shape(gate_input_shape)
         self.dense.build(gate_input_shape)
 
     def gate_weights(self, gate_input):
+        if self.hidden is not None:
+            gate_input = self.hidden(gate_input)
         return ops.softmax(self.dense(gate_input), axis=-1)  # (batch, experts)
 
     def call(self, gate_input, experts):
@@ -67,5 +83,6 @@ class SoftmaxGate(keras.layers.Layer):
             num_experts=self.num_experts,
             use_bias=self.use_bias,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            hidden_units=self.hidden_units,
         )
         return config

@@ -1,0 +1,9 @@
+"""Analyses of trained models (NumPy and pandas; plots with matplotlib)."""
+
+from tfmtl.analysis.negative_transfer import (
+    SUBSETS,
+    buckets,
+    plot_subset_auc,
+    subset_auc,
+    transfer_subsets,
+)
