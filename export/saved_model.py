@@ -43,6 +43,11 @@ def save(model, base_dir, version=None, sample=None, warmup_rows=8):
     Returns:
         The path of the new version directory.
     """
+    if getattr(model, "schema", None) is None or not getattr(model, "tasks", None):
+        raise ValueError(
+            "export.save needs a tfmtl model with its schema and tasks (from zoo.build or "
+            "a .keras file of one)."
+        )
     existing = versions(base_dir)
     version = (existing[-1] + 1 if existing else 1) if version is None else int(version)
     if version < 0:

@@ -175,3 +175,20 @@ def test_unseen_values_predict():
                               genres=["zz|a", "", "b"])
     out = model.predict(new, verbose=0)
     assert all(np.isfinite(v).all() and v.shape == (3, 1) for v in out.values())
+
+
+def test_clone_model_gives_a_working_copy():
+    data = frame(200)
+    model = build(data)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    x = tfmtl.data.features_from(data.head(20), model.schema)
+    for key, value in model.predict(x, verbose=0).items():
+        np.testing.assert_allclose(clone.predict(x, verbose=0)[key], value, atol=1e-6)
+    assert clone.compiled  # with the original's compile config
+    y, weights = tfmtl.data.targets_from(data, model.tasks)
+    history = clone.fit(tfmtl.data.features_from(data, model.schema), y, sample_weight=weights,
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="clone_model"):
+        clone.fit(data, epochs=1, verbose=0)  # no tasks to split the columns by

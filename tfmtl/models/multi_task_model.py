@@ -75,10 +75,12 @@ class MultiTaskModel(keras.Model):
 
     def __init__(self, *args, schema=None, tasks=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if schema is None or tasks is None:
-            raise ValueError("MultiTaskModel needs `schema` and `tasks`.")
-        self.schema = schema if isinstance(schema, Schema) else Schema.from_config(schema)
-        self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
+        # `keras.models.clone_model` rebuilds the graph without them: the clone
+        # then trains with explicit Keras arguments only (as its compile config has).
+        self.schema = (
+            schema if isinstance(schema, Schema) or schema is None else Schema.from_config(schema)
+        )
+        self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks or ()]
         outputs = set(self.output_names)
         missing = [t.name for t in self.tasks if t.name not in outputs]
         if missing:
@@ -87,10 +89,18 @@ class MultiTaskModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            schema=self.schema.get_config(),
+            schema=None if self.schema is None else self.schema.get_config(),
             tasks=[t.get_config() for t in self.tasks],
         )
         return config
+
+    def _require_tasks(self, what):
+        if self.schema is None or not self.tasks:
+            raise ValueError(
+                f"{what} needs the model's schema and tasks, which this model does not have "
+                "(a `keras.models.clone_model` copy?). Build it with `zoo.build`, or pass "
+                "Keras' own arguments."
+            )
 
     @property
     def loss_tasks(self):
@@ -106,10 +116,11 @@ class MultiTaskModel(keras.Model):
         **kwargs,
     ):
         if loss is None:
+            self._require_tasks("compile() without `loss`")
             loss = default_losses(self.tasks)
         if loss_weights is None and isinstance(loss, dict):
             loss_weights = {t.name: t.loss_weight for t in self.tasks if t.name in loss}
-        if metrics is None and weighted_metrics is None:
+        if metrics is None and weighted_metrics is None and self.tasks:
             weighted_metrics = default_metrics(self.tasks)
         super().compile(
             optimizer=optimizer,
@@ -140,7 +151,7 @@ class MultiTaskModel(keras.Model):
         return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        if isinstance(x, (pd.DataFrame, dict)) and not _has_tensors(x):
+        if isinstance(x, (pd.DataFrame, dict)) and not _has_tensors(x) and self.schema is not None:
             validate(x, self.schema, self.tasks, labels=False)
             x = features_from(x, self.schema)
         return super().predict(x, *args, **kwargs)
@@ -159,9 +170,14 @@ class MultiTaskModel(keras.Model):
         finite, binary labels are not 0/1, or the data is empty.
         """
         if isinstance(x, tf.data.Dataset):
+            if self.schema is None:
+                return x, y, sample_weight
             return self._prepare_dataset(x), y, sample_weight
         if not isinstance(x, (pd.DataFrame, dict)) or _has_tensors(x):
             return x, y, sample_weight
+        if self.schema is None and y is not None:
+            return x, y, sample_weight  # plain Keras, for a model without tasks
+        self._require_tasks("Training from columns")
         if y is None:
             validate(x, self.schema, self.tasks)
             y, sample_weight = targets_from(x, self.tasks)
