@@ -14,9 +14,9 @@ def input_specs(schema):
 
 
 def serving_outputs(model, features):
-    """`{task: (batch,)}` for every task of the model; no auxiliary heads."""
+    """`{task: (batch,)}` for every served task; auxiliary heads are left out."""
     outputs = model(features, training=False)
-    return {t.name: tf.reshape(outputs[t.name], [-1]) for t in model.tasks}
+    return {t.name: tf.reshape(outputs[t.name], [-1]) for t in model.tasks if not t.auxiliary}
 
 
 def example_features(schema, serialized):

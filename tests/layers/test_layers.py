@@ -56,6 +56,8 @@ RAW = {
         (Experts(3, [8, 4]), [X], (6, 3, 4), 4),
         (Experts(2, [4], batch_norm=True, dropout=0.2), [X], (6, 2, 4), 5),
         (SoftmaxGate(3), [X, rng.normal(size=(6, 3, 4)).astype("float32")], (6, 4), 1),
+        (SoftmaxGate(3, hidden_units=[8]), [X, rng.normal(size=(6, 3, 4)).astype("float32")],
+         (6, 4), 3),
         (TaskHead("binary"), [X], (6, 1), 2),
         (TaskHead("regression"), [X], (6, 1), 2),
         (SharedBottom(3, [8]), [X], [(6, 8)] * 3, 2),

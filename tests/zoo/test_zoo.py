@@ -34,7 +34,7 @@ def frame(n=600, seed=0):
 def test_list_names_every_model():
     assert MODELS == sorted(
         ["single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "esmm", "aitm",
-         "stem", "me_mmoe", "me_ple"]
+         "stem", "me_mmoe", "me_ple", "fdn"]
     )
 
 
@@ -56,6 +56,7 @@ def test_model_builds_trains_reloads_and_exports(name):
     x = tfmtl.data.features_from(data.head(50), schema)
     original, from_keras, from_saved, reloaded = roundtrip_model(model, x)
     assert set(original) >= {t.name for t in tasks}
+    assert set(from_saved) == set(original)  # Keras' own export keeps every output
     for key, value in original.items():
         assert value.shape == (50, 1)
         np.testing.assert_allclose(from_keras[key], value, atol=1e-5)

@@ -122,45 +122,46 @@ def ctr_synthetic(
     return frame, schema, [Task(t) for t in tasks]
 
 
-def conflict_synthetic(num_rows, num_users=2000, num_items=1000, conflict=0.3, dim=8,
-                       noise=0.5, seed=0):
+def conflict_synthetic(num_rows, num_users=2000, num_items=1000, groups=20, conflict=0.3,
+                       seed=0):
     """Two binary tasks whose preferences disagree on part of the user-item pairs.
 
-    Users and items have latent vectors; task A's logit is `<u, v>`. On a
-    pair outside the conflict region, task B's logit is `<u, v>` plus a
-    small task-specific term; inside it (a `conflict` share of user groups x
-    item groups), B's preference is reversed: `-<u, v>`. Features:
-    `user_id`, `item_id`, `user_group`, `item_group`; labels `a`, `b`; the
-    column `conflict` marks the planted pairs (not a feature).
+    Users and items fall into `groups` groups each; a preference `P[g_u, g_i]`
+    (drawn `N(0, 1.5^2)`) says how much a user group likes an item group.
+    Task A's logit is `P[g_u, g_i] + a_u + c_i`; task B's is
+    `s * P[g_u, g_i] + b_u + c_i`, where `s = -1` on a `conflict` share of the
+    (user group, item group) cells and `+1` elsewhere: there the two tasks'
+    preferences disagree. `a_u`, `b_u`, `c_i` are per-user and per-item
+    biases (`N(0, 0.5^2)`). Features: `user_id`, `item_id`, `user_group`,
+    `item_group`; labels `a`, `b`; the column `conflict` marks the planted
+    pairs (not a feature).
 
     Returns:
         `(frame, schema, tasks)`.
     """
     rng = np.random.default_rng(seed)
-    users = rng.normal(size=(num_users, dim)) / np.sqrt(dim)
-    items = rng.normal(size=(num_items, dim))
-    b_extra = rng.normal(size=(num_users, dim)) / np.sqrt(dim) * 0.5
-    user_group = rng.integers(0, 10, num_users)
-    item_group = rng.integers(0, 10, num_items)
-    region = rng.random((10, 10)) < conflict  # conflicting (user group, item group) cells
+    preference = rng.normal(scale=1.5, size=(groups, groups))
+    sign = np.where(rng.random((groups, groups)) < conflict, -1.0, 1.0)
+    user_group = rng.integers(0, groups, num_users)
+    item_group = rng.integers(0, groups, num_items)
+    bias_a, bias_b = rng.normal(scale=0.5, size=(2, num_users))
+    bias_item = rng.normal(scale=0.5, size=num_items)
     u = rng.integers(0, num_users, num_rows)
     i = rng.integers(0, num_items, num_rows)
-    affinity = np.einsum("nd,nd->n", users[u], items[i]) * 2.0
-    in_conflict = region[user_group[u], item_group[i]]
-    logit_a = affinity + rng.normal(scale=noise, size=num_rows)
-    logit_b = np.where(in_conflict, -affinity, affinity) + np.einsum(
-        "nd,nd->n", b_extra[u], items[i]) + rng.normal(scale=noise, size=num_rows)
+    gu, gi = user_group[u], item_group[i]
+    logit_a = preference[gu, gi] + bias_a[u] + bias_item[i]
+    logit_b = sign[gu, gi] * preference[gu, gi] + bias_b[u] + bias_item[i]
     frame = pd.DataFrame({
         "user_id": u.astype("int64"), "item_id": i.astype("int64"),
-        "user_group": user_group[u].astype("int64"), "item_group": item_group[i].astype("int64"),
+        "user_group": gu.astype("int64"), "item_group": gi.astype("int64"),
     })
     frame["a"] = (rng.random(num_rows) < 1 / (1 + np.exp(-logit_a))).astype("int64")
     frame["b"] = (rng.random(num_rows) < 1 / (1 + np.exp(-logit_b))).astype("int64")
-    frame["conflict"] = in_conflict
+    frame["conflict"] = sign[gu, gi] < 0
     schema = Schema([
         SparseFeature("user_id", vocabulary=tuple(range(num_users)), dtype="int64"),
         SparseFeature("item_id", vocabulary=tuple(range(num_items)), dtype="int64"),
-        SparseFeature("user_group", vocabulary=tuple(range(10)), dtype="int64"),
-        SparseFeature("item_group", vocabulary=tuple(range(10)), dtype="int64"),
+        SparseFeature("user_group", vocabulary=tuple(range(groups)), dtype="int64"),
+        SparseFeature("item_group", vocabulary=tuple(range(groups)), dtype="int64"),
     ])
     return frame, schema, [Task("a"), Task("b")]

@@ -1,6 +1,7 @@
 """Keras layers of tfmtl."""
 
 from tfmtl.layers.adaptive_information_transfer import AdaptiveInformationTransfer
+from tfmtl.layers.decomposition_pairs import DecompositionPairs
 from tfmtl.layers.experts import Experts
 from tfmtl.layers.feature_lookup import FeatureLookup, table_size
 from tfmtl.layers.field_embedding import FieldEmbedding

@@ -39,6 +39,8 @@ def default_metrics(tasks):
     """AUC and log loss for binary tasks, MSE for regression, per task."""
     metrics = {}
     for task in tasks:
+        if task.auxiliary:
+            continue
         if task.kind == "binary":
             metrics[task.name] = [
                 keras.metrics.AUC(name="auc"),

@@ -24,6 +24,9 @@ class Task:
             Defaults to `1.0`.
         mask: str or `None`. Column of 0/1 values; the task's loss and
             metrics count only rows where it is 1 (CVR on clicked rows).
+        auxiliary: bool. A training-only output (FDN's auxiliary heads):
+            it has a loss but no metrics, and is not served. Defaults to
+            `False`.
 
     Example:
 
@@ -36,6 +39,7 @@ class Task:
     label: object = None
     loss_weight: float = 1.0
     mask: str = None
+    auxiliary: bool = False
 
     def __post_init__(self):
         check_name(self.name, "Task")
