@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from tfmtl.analysis import SUBSETS, buckets, plot_subset_auc, subset_auc, transfer_subsets
 from tfmtl.data import conflict_synthetic

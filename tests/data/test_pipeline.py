@@ -26,7 +26,7 @@ def test_to_dataset_batches_every_row_once_with_masks():
     x, y, w = next(iter(dataset))
     assert x["user"].dtype == tf.int64 and x["city"].dtype == tf.string
     assert y["click"].shape == (128, 1) and w["buy"].shape == (128,)
-    rows, epochs = [], []
+    epochs = []
     for epoch in range(2):
         seen = np.concatenate([b[0]["row"].numpy() for b in dataset])
         epochs.append(seen)

@@ -1,11 +1,9 @@
 """SavedModels that TF Serving loads as they are."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
