@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmtl.metrics import roc_auc
 
 
 def _symbolic(value):
@@ -103,8 +102,3 @@ def roundtrip_model(model, x):
     outputs = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
     from_saved = {k: v.numpy() for k, v in outputs.items()}
     return original, from_keras, from_saved, reloaded
-
-
-def auc(labels, scores):
-    """Rank AUC; the library's own, checked against a brute-force count in tests."""
-    return roc_auc(labels, scores)

@@ -38,7 +38,7 @@ def flatten(fields, dense):
     """Concatenates flattened field embeddings and dense features."""
     parts = []
     if fields is not None:
-        parts.append(keras.layers.Flatten(name=None)(fields))
+        parts.append(keras.layers.Flatten()(fields))
     if dense is not None:
         parts.append(dense)
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(axis=-1)(parts)

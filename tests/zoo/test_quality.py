@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.helpers import auc
 from tfmtl.data import ctr_synthetic, mmoe_regression
+from tfmtl.metrics import roc_auc as auc
 
 
 @pytest.fixture(scope="module")
