@@ -15,6 +15,7 @@ def fdn(
     num_pairs=2,
     expert_units=(128, 64),
     orthogonal_weight=1.0,
+    normalize_orthogonal=True,
     auxiliary_weight=1.0,
     shared_fusion=True,
     dropout=0.0,
@@ -34,6 +35,13 @@ def fdn(
         num_pairs: int. DCPs per task. Defaults to `2`, the paper's Ali-CCP setting.
         expert_units: list of int. Defaults to `(128, 64)`, the paper's.
         orthogonal_weight: float. `0` removes the orthogonality constraint.
+        normalize_orthogonal: bool. `True` (default): `L_orth` on unit-length
+            expert outputs, divided by the squared batch size (each term is a
+            mean squared cosine, at most 1), so weight 1 sits beside the task
+            losses. `False`: the sum exactly as the paper writes it; its size
+            grows with the batch and the activations (about 3e5 at the
+            start on `fdn_synthetic`, batch 256), and at weight 1 it swamps
+            the task losses: the model does not learn (`bench/fdn.py`).
         auxiliary_weight: float. `0` removes the auxiliary heads.
         shared_fusion: bool. `False`: task `t` reads only its own pairs'
             task-shared experts (the ablation without task-shared fusion).
@@ -42,7 +50,8 @@ def fdn(
     inputs = raw_inputs(schema)
     x = encode(schema, inputs, embedding_dim)
     specific, shared = DecompositionPairs(
-        len(tasks), num_pairs, expert_units, orthogonal_weight, dropout=dropout, name="pairs"
+        len(tasks), num_pairs, expert_units, orthogonal_weight, normalize=normalize_orthogonal,
+        dropout=dropout, name="pairs",
     )(x)
     width = expert_units[-1]
     flat_shared = keras.layers.Reshape((len(tasks) * num_pairs * width,))(shared)

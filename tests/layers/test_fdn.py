@@ -28,6 +28,21 @@ def test_orthogonality_loss_matches_numpy():
     assert float(numpy_of(layer.losses[-1])) == pytest.approx(0.7 * expected, rel=1e-5)
 
 
+def test_normalised_orthogonality_loss_matches_numpy():
+    layer = DecompositionPairs(num_tasks=2, num_pairs=2, units=[6, 5], normalize=True)
+    layer(X)
+    randomize(layer, 0.4)
+    layer(X)
+    p = experts_np(X, layer.specific)
+    s = experts_np(X, layer.shared)
+    p = p / (np.linalg.norm(p, axis=-1, keepdims=True) + 1e-8)  # an all-zero ReLU row stays 0
+    s = s / (np.linalg.norm(s, axis=-1, keepdims=True) + 1e-8)
+    cosines = np.einsum("bkd,ckd->kbc", s, s) * np.einsum("bkd,ckd->kbc", p, p)
+    expected = cosines.sum() / len(X) ** 2  # mean over row pairs of cos(s_b, s_c) cos(p_b, p_c)
+    assert float(numpy_of(layer.losses[-1])) == pytest.approx(expected, rel=1e-4)
+    assert 0 < expected <= 4  # one term per pair, each at most 1
+
+
 def test_pairs_contract_and_switch():
     check_layer(DecompositionPairs(2, 2, [8]), [X], ((12, 4, 8), (12, 4, 8)),
                 symbolic_shape=((None, 4, 8), (None, 4, 8)))
@@ -67,10 +82,13 @@ def test_auxiliary_heads_are_trained_reported_and_not_metrics():
     assert logs["loss"] == pytest.approx(task_losses + orth, rel=1e-4)  # L = L_task + L_orth + L_aux
 
 
-def test_orthogonality_loss_is_a_metric_and_falls():
-    data = frame(2000)
-    model = build(data)
-    history = model.fit(data, epochs=4, batch_size=128, verbose=0)
+@pytest.mark.parametrize("normalize", [True, False])
+def test_orthogonality_loss_is_a_metric_and_falls_on_fdn_synthetic(normalize):
+    data, schema, tasks = tfmtl.data.fdn_synthetic(20000, dim=8, seed=0)["multi"]
+    keras.utils.set_random_seed(0)
+    model = zoo.build("fdn", schema, tasks, expert_units=(32, 16), normalize_orthogonal=normalize)
+    model.compile()
+    history = model.fit(data, epochs=4, batch_size=256, verbose=0)
     orth = history.history["pairs_orthogonal_loss"]
     assert orth[-1] < orth[0] * 0.5, orth
 

@@ -14,7 +14,12 @@ class DecompositionPairs(keras.layers.Layer):
     The orthogonality constraint adds
     `L_orth = weight * sum_{t,m} ||(f^s_{t,m})^T f^p_{t,m}||_F^2` over the
     batch (FDN, Sec. 3.2) as a loss, reported during `fit` as the metric
-    `<name>_orthogonal_loss`; `orthogonal_weight=0` switches it off.
+    `<name>_orthogonal_loss`; `orthogonal_weight=0` switches it off. With
+    `normalize=True` every expert output row is scaled to unit length first
+    and the sum is divided by the squared batch size: each pair's term is
+    then the mean squared cosine between task-shared and task-specific
+    features over all row pairs of the batch, in [0, 1], and the loss cannot
+    be lowered by shrinking the features.
 
     All `2 * num_tasks * num_pairs` experts run as two batched `Experts`
     groups.
@@ -24,6 +29,7 @@ class DecompositionPairs(keras.layers.Layer):
         num_pairs: int. Pairs per task. Defaults to `2`.
         units: list of int. Every expert's widths. Defaults to `(128, 64)`.
         orthogonal_weight: float. Defaults to `1.0`.
+        normalize: bool. Defaults to `False` (the paper's sum as written).
         activation, dropout: as in `Experts`.
 
     Returns:
@@ -43,7 +49,7 @@ class DecompositionPairs(keras.layers.Layer):
     """
 
     def __init__(self, num_tasks, num_pairs=2, units=(128, 64), orthogonal_weight=1.0,
-                 activation="relu", dropout=0.0, **kwargs):
+                 normalize=False, activation="relu", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         if int(num_tasks) < 1 or int(num_pairs) < 1:
             raise ValueError(
@@ -56,6 +62,7 @@ class DecompositionPairs(keras.layers.Layer):
         self.num_pairs = int(num_pairs)
         self.units = [int(u) for u in units]
         self.orthogonal_weight = float(orthogonal_weight)
+        self.normalize = bool(normalize)
         self.activation = activation
         self.dropout = dropout
         count = self.num_tasks * self.num_pairs
@@ -69,8 +76,15 @@ class DecompositionPairs(keras.layers.Layer):
 
     def orthogonal_loss(self, specific, shared):
         """`sum_{t,m} ||(f^s)^T f^p||_F^2` of the batch, unweighted."""
+        if self.normalize:
+            shared = shared / (ops.norm(shared, axis=-1, keepdims=True) + 1e-8)
+            specific = specific / (ops.norm(specific, axis=-1, keepdims=True) + 1e-8)
         products = ops.einsum("bkd,bke->kde", shared, specific)  # (pairs, units, units)
-        return ops.sum(ops.square(products))
+        loss = ops.sum(ops.square(products))
+        if self.normalize:
+            batch = ops.cast(ops.shape(shared)[0], loss.dtype)
+            loss = loss / ops.maximum(batch * batch, 1.0)
+        return loss
 
     def call(self, inputs, training=None):
         specific = self.specific(inputs, training=training)
@@ -93,6 +107,7 @@ class DecompositionPairs(keras.layers.Layer):
             num_pairs=self.num_pairs,
             units=self.units,
             orthogonal_weight=self.orthogonal_weight,
+            normalize=self.normalize,
             activation=self.activation,
             dropout=self.dropout,
         )
