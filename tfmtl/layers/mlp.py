@@ -1,5 +1,4 @@
 import keras
-from keras import ops
 
 from tfmtl.serialization import register
 
