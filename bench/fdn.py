@@ -46,7 +46,7 @@ MODELS = {
     "fdn w/o aux": ("fdn", dict(num_pairs=2, auxiliary_weight=0.0, **EXPERT)),
     "fdn w/o orth": ("fdn", dict(num_pairs=2, orthogonal_weight=0.0, **EXPERT)),
     "fdn w/o task-shared": ("fdn", dict(num_pairs=2, shared_fusion=False, **EXPERT)),
-    "fdn, L_orth unnormalised": ("fdn", dict(num_pairs=2, normalize_orthogonal=False, **EXPERT)),
+    "fdn L_orth as written": ("fdn", dict(num_pairs=2, normalize_orthogonal=False, **EXPERT)),
 }
 ORACLE = dict(hidden_units=(256, 128, 64))
 
