@@ -143,12 +143,13 @@ def main():
     text = (f"FDN synthetic data, {args.rows} rows, {args.epochs} epochs, seeds {seeds}, "
             f"overrides {overrides or 'none'}: test MSE and gap to the oracle (%), mean ± std\n\n"
             + table(results))
-    print("\n" + text)
     frame = pd.DataFrame(results)
     if "orth_first" in frame:
         orth = frame.dropna(subset=["orth_first"]).groupby("model", sort=False)[
             ["orth_first", "orth_last"]].mean()
-        print("\nL_orth (training metric, epoch 1 -> last), mean over seeds:\n" + orth.to_string())
+        text += ("\n\nL_orth (training metric, epoch 1 -> last), mean over seeds:\n\n```\n"
+                 + orth.to_string() + "\n```")
+    print("\n" + text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")

@@ -1,6 +1,6 @@
 """The tfmtl model zoo: `zoo.build(name, schema, tasks, **hparams)`."""
 
 import tfmtl  # noqa: F401  (sets the Keras backend before any model is built)
-from zoo import aitm, esmm, fdn, single_task, stem, switcher_models  # noqa: F401  (fill the registry)
+from zoo import aitm, esmm, fdn, mfh, single_task, stem, switcher_models  # noqa: F401  (fill the registry)
 from zoo.registry import build, builder, hparams, register
 from zoo.registry import list_models as list  # noqa: A001

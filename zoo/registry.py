@@ -2,18 +2,23 @@
 
 import inspect
 
+from tfmtl.schema.facets import FacetedTasks
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.task import Task
 
 _MODELS = {}
 
 
-def register(name):
-    """Registers a model builder `fn(schema, tasks, **hparams)` under `name`."""
+def register(name, facets=False):
+    """Registers a model builder `fn(schema, tasks, **hparams)` under `name`.
+
+    `facets=True`: the builder also takes a `FacetedTasks` as `tasks`.
+    """
 
     def decorator(fn):
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
+        fn.takes_facets = facets
         _MODELS[name] = fn
         return fn
 
@@ -48,7 +53,8 @@ def build(name, schema, tasks, **hparams_):
     Args:
         name: str. A name from `zoo.list()`.
         schema: `tfmtl.Schema`.
-        tasks: list of `tfmtl.Task`.
+        tasks: list of `tfmtl.Task`, or a `tfmtl.schema.FacetedTasks` for
+            the models that take facets (`flat`, `hmtl`, `mfh`).
         **hparams_: the model's keyword hyperparameters (`zoo.hparams(name)`).
 
     Returns:
@@ -58,7 +64,11 @@ def build(name, schema, tasks, **hparams_):
     fn = builder(name)
     if not isinstance(schema, Schema):
         raise TypeError(f"schema must be a tfmtl.Schema. Received: {type(schema).__name__}")
-    tasks = list(tasks)
+    faceted = tasks if isinstance(tasks, FacetedTasks) else None
+    if faceted is not None and not fn.takes_facets:
+        takes = [n for n in list_models() if _MODELS[n].takes_facets]
+        raise TypeError(f"Model {name!r} takes a list of Task; FacetedTasks go to {takes}.")
+    tasks = faceted.tasks if faceted is not None else list(tasks)
     if not tasks or not all(isinstance(t, Task) for t in tasks):
         raise TypeError(f"tasks must be a non-empty list of tfmtl.Task. Received: {tasks!r}")
     names = [t.name for t in tasks]
@@ -75,4 +85,4 @@ def build(name, schema, tasks, **hparams_):
             f"Model {name!r} has no hyperparameters {unknown}. "
             f"Its hyperparameters: {', '.join(sorted(known))}"
         )
-    return fn(schema, tasks, **hparams_)
+    return fn(schema, faceted if faceted is not None else tasks, **hparams_)

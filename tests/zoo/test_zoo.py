@@ -34,7 +34,7 @@ def frame(n=600, seed=0):
 def test_list_names_every_model():
     assert MODELS == sorted(
         ["single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "esmm", "aitm",
-         "stem", "me_mmoe", "me_ple", "fdn"]
+         "stem", "me_mmoe", "me_ple", "fdn", "flat", "hmtl", "mfh"]
     )
 
 

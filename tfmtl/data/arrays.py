@@ -29,7 +29,7 @@ def validate(data, schema, tasks, labels=True):
     Checks, in order: the data has rows; every feature column is present;
     every label and mask column is present (when `labels`); labels are
     finite on the rows their mask keeps; binary labels are 0 or 1; masks
-    are 0 or 1.
+    are weights in [0, 1].
 
     Args:
         data: DataFrame or dict of column arrays.
@@ -56,7 +56,7 @@ def validate(data, schema, tasks, labels=True):
         described = ", ".join(f"{c!r} (task {t!r})" for c, t in missing.items())
         raise ValueError(f"Label/mask column(s) missing from the data: {described}")
     for task in tasks:
-        keep = _mask(columns, task)
+        keep = _mask(columns, task) > 0
         for column in task.label_columns:
             values = _float(columns[column], column)
             bad = ~np.isfinite(values) & keep
@@ -77,17 +77,18 @@ def validate(data, schema, tasks, labels=True):
 
 
 def _mask(columns, task):
+    """The task's per-row weights in [0, 1] (all 1 without a mask)."""
     n = len(next(iter(columns.values())))
     if task.mask is None:
-        return np.ones(n, dtype=bool)
+        return np.ones(n)
     values = _float(columns[task.mask], task.mask)
-    bad = ~np.isin(values, (0.0, 1.0))
+    bad = ~((values >= 0.0) & (values <= 1.0))  # NaN too
     if bad.any():
         raise ValueError(
             f"Task {task.name!r}: mask column {task.mask!r} has "
-            f"{int(bad.sum())} value(s) that are not 0 or 1."
+            f"{int(bad.sum())} value(s) outside [0, 1]."
         )
-    return values == 1.0
+    return values
 
 
 def _float(values, column):
@@ -136,8 +137,9 @@ def targets_from(data, tasks):
 
     Labels are `(rows, 1)`, the shape of the model's outputs; weights are
     `(rows,)`.
-    A task's sample weight is its mask (1 where the row counts); labels on
-    masked-out rows are set to 0 so that they never reach a loss as NaN.
+    A task's sample weight is its mask (1 where the row counts, 0 where it
+    does not, a fraction to count it partly); labels on rows of weight 0
+    are set to 0 so that they never reach a loss as NaN.
     `sample_weight` is `None` when no task has a mask.
     """
     columns = columns_of(data)

@@ -3,6 +3,7 @@
 from tfmtl.layers.adaptive_information_transfer import AdaptiveInformationTransfer
 from tfmtl.layers.decomposition_pairs import DecompositionPairs
 from tfmtl.layers.experts import Experts
+from tfmtl.layers.facet_routing import NodeCombiner, PartitionIndex, RoutedOutput
 from tfmtl.layers.feature_lookup import FeatureLookup, table_size
 from tfmtl.layers.field_embedding import FieldEmbedding
 from tfmtl.layers.label_constraint import LabelConstraint

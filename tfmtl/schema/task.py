@@ -22,8 +22,11 @@ class Task:
         loss_weight: float. Weight of the task's loss in the total. `0`
             keeps the output and its metrics but trains no loss on it.
             Defaults to `1.0`.
-        mask: str or `None`. Column of 0/1 values; the task's loss and
-            metrics count only rows where it is 1 (CVR on clicked rows).
+        mask: str or `None`. Column of per-row weights in [0, 1]: the
+            task's loss and metrics count only rows where it is above 0 (CVR
+            on clicked rows: the `click` column), a row of weight 0.1 a tenth
+            as much as a row of weight 1 (MFH's group tasks that also learn
+            a little from other groups' rows).
         auxiliary: bool. A training-only output (FDN's auxiliary heads):
             it has a loss but no metrics, and is not served. Defaults to
             `False`.
