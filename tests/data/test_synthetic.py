@@ -37,3 +37,18 @@ def test_fdn_synthetic_is_seeded():
     assert first.equals(again) and not first.equals(other)
     with pytest.raises(ValueError, match="dim"):
         fdn_synthetic(10, dim=1)
+
+
+def test_group_synthetic_groups_are_unequal_and_differ():
+    from tfmtl.data import group_synthetic
+
+    frame, schema, tasks = group_synthetic(60000, seed=0)
+    shares = frame.user_group.value_counts(normalize=True)
+    assert shares["new"] < 0.05 and 0.06 < shares["low"] < 0.2 and shares["high"] > 0.75
+    # The same (segment, category) cell has a different preference in each group.
+    cell = frame.groupby(["user_group", "user_segment", "item_category"]).p_like.mean()
+    wide = cell.unstack("user_group").dropna()
+    assert len(wide) > 20
+    assert (wide["new"] - wide["high"]).abs().mean() > 0.1
+    assert {"user_group", "user_segment", "item_category"} <= set(schema.names)
+    assert [t.name for t in tasks] == ["like", "rating"]

@@ -88,6 +88,16 @@ def test_built_model_matches_its_tree():
     assert sorted(switches) == sorted(["switch_root", "switch_like", "switch_rating", "switch_new",
                                        "switch_low", "switch_high"])
     assert model.facet_tree.num_nodes == 12 and model.facet_tree.num_edges == 17
+    # Node (like, new) sums its two parents' branches: switch_like's branch 0 (to like_new,
+    # its first child) and switch_new's branch 0 (like before rating).
+    probe = keras.Model(model.inputs, [model.get_layer("switch_like").output[0],
+                                       model.get_layer("switch_new").output[0],
+                                       model.get_layer("node_like_new").output])
+    from_like, from_new, node = (np.asarray(v) for v in probe.predict(
+        tfmtl.data.features_from(frame, schema), verbose=0))
+    np.testing.assert_allclose(node, from_like + from_new, atol=1e-6)
+    assert model.facet_tree.children[((0, 0),)] == [((0, 0), (1, 0)), ((0, 0), (1, 1)),
+                                                    ((0, 0), (1, 2))]
 
 
 def test_task_output_depends_only_on_its_paths():

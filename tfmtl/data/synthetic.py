@@ -237,3 +237,64 @@ def fdn_synthetic(num_rows, dim=16, scale=1.0, num_sin=10, noise=0.1, seed=0):
         "a": subset(("1", "s"), ["y1"]),
         "b": subset(("2", "s"), ["y2"]),
     }
+
+
+def group_synthetic(num_rows, shares=(0.02, 0.12, 0.86), groups=("new", "low", "high"),
+                    num_users=2000, num_items=500, segments=20, deviation=1.0, seed=0):
+    """Users in groups of very unequal size whose patterns differ (MFH's setting).
+
+    Users fall into `segments` taste segments and items into as many
+    categories; group `g` has its own preference table
+    `P_g = (P + deviation * D_g) / sqrt(1 + deviation^2)` over (segment,
+    category) (`P`, `D_g` entries `N(0, 1)`: a shared part and a
+    group-specific part). A row's score is `s = P_g[segment, category] + c_i`
+    (`c_i ~ N(0, 0.5^2)`, an item bias); `like ~ Bernoulli(sigmoid(2 s))` and
+    `rating = 3 + s + N(0, 0.5^2)`. Users are assigned to groups so that the
+    groups hold about `shares` of the rows. Features: `user_id`, `item_id`,
+    `user_segment`, `item_category`, `user_group` (the group's name);
+    `p_like` is the true probability (not a feature).
+
+    Returns:
+        `(frame, schema, tasks)` with behaviours `like` (binary) and
+        `rating` (regression).
+
+    Example:
+
+    >>> frame, schema, tasks = group_synthetic(5000)
+    >>> frame.user_group.value_counts(normalize=True).round(1).to_dict()
+    {'high': 0.9, 'low': 0.1, 'new': 0.0}
+    """
+    shares = np.asarray(shares, dtype="float64")
+    if len(shares) != len(groups) or (shares <= 0).any() or not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"shares must be positive, one per group, summing to 1. "
+                         f"Received: {shares.tolist()} for {groups}")
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(segments, segments))
+    tables = (shared + deviation * rng.normal(size=(len(groups), segments, segments))) / np.sqrt(
+        1.0 + deviation**2)
+    user_segment = rng.integers(0, segments, num_users)
+    item_category = rng.integers(0, segments, num_items)
+    item_bias = rng.normal(scale=0.5, size=num_items)
+    user_group = rng.choice(len(groups), size=num_users, p=shares)
+    u = rng.integers(0, num_users, num_rows)
+    i = rng.integers(0, num_items, num_rows)
+    g = user_group[u]
+    score = tables[g, user_segment[u], item_category[i]] + item_bias[i]
+    p_like = 1.0 / (1.0 + np.exp(-2.0 * score))
+    frame = pd.DataFrame({
+        "user_id": u.astype("int64"), "item_id": i.astype("int64"),
+        "user_segment": user_segment[u].astype("int64"),
+        "item_category": item_category[i].astype("int64"),
+        "user_group": np.asarray(groups)[g],
+        "like": (rng.random(num_rows) < p_like).astype("int64"),
+        "rating": (3.0 + score + rng.normal(scale=0.5, size=num_rows)).astype("float32"),
+        "p_like": p_like,
+    })
+    schema = Schema([
+        SparseFeature("user_id", vocabulary=tuple(range(num_users)), dtype="int64"),
+        SparseFeature("item_id", vocabulary=tuple(range(num_items)), dtype="int64"),
+        SparseFeature("user_segment", vocabulary=tuple(range(segments)), dtype="int64"),
+        SparseFeature("item_category", vocabulary=tuple(range(segments)), dtype="int64"),
+        SparseFeature("user_group", vocabulary=tuple(groups)),
+    ])
+    return frame, schema, [Task("like"), Task("rating", "regression")]
