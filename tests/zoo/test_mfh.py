@@ -228,3 +228,16 @@ def test_three_facet_mfh_trains_and_routes_in_the_exported_model(tmp_path):
         np.testing.assert_array_equal(served[behaviour], per_group[np.arange(len(frame)), partition])
         np.testing.assert_allclose(served[behaviour], original[behaviour][:, 0], atol=1e-5)
     assert len(set(partition)) == 6  # every route taken
+
+
+def test_a_behaviour_mask_is_kept_within_each_group():
+    frame, schema = data(300)
+    frame["click"] = (frame.like | (frame.user % 3 == 0)).astype("int64")
+    tasks = FacetedTasks([Task("click"), Task("like", mask="click")], [GROUP], other_weight=0.5)
+    by_name = {t.name: t for t in tasks.tasks}
+    assert by_name["like_low"].mask == "mask_like_low" and by_name["click_low"].mask == "mask_low"
+    assert by_name["like"].mask == "click" and by_name["like"].loss_weight == 0
+    masked = tasks.with_masks(frame)
+    in_low = tasks.partition_index(frame) == 1
+    expected = frame.click.to_numpy() * np.where(in_low, 1.0, 0.5)
+    np.testing.assert_array_equal(masked["mask_like_low"], expected.astype("float32"))

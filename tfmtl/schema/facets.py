@@ -104,7 +104,9 @@ class FacetedTasks:
     paper's lessons learned: more data for small groups). `subset` keeps a
     chosen part of the product.
 
-    Masks are data columns: `with_masks(frame)` adds them. The model also
+    Masks are data columns: `with_masks(frame)` adds them (a behaviour with
+    its own mask, e.g. CVR on clicks, gets per-task columns
+    `mask_<task>`: its mask times the partition's weight). The model also
     gets, per behaviour whose tasks cover every partition, a routed output
     named after the behaviour: row by row, the task output of that row's
     partition. It trains no loss (its metrics are over all rows).
@@ -133,8 +135,6 @@ class FacetedTasks:
             raise ValueError(f"behaviours must be a non-empty list of Task. Received: {behaviours}")
         if not all(isinstance(f, Facet) for f in self.facets):
             raise ValueError(f"facets must be a list of Facet. Received: {facets}")
-        if any(b.mask for b in self.behaviours):
-            raise ValueError("A behaviour cannot have its own mask: facets decide the rows.")
         self.behaviour_name = behaviour_name
         names = [behaviour_name] + [f.name for f in self.facets]
         if len(set(names)) != len(names):
@@ -210,11 +210,15 @@ class FacetedTasks:
         for code in self.codes:
             b = self.behaviours[code[0]]
             tasks.append(Task(self.task_name(code), b.kind, label=b.label,
-                              loss_weight=b.loss_weight,
-                              mask=self.mask_name(self.partition_values(code))))
-        tasks += [Task(b.name, b.kind, label=b.label, loss_weight=0.0)
+                              loss_weight=b.loss_weight, mask=self._task_mask(code)))
+        tasks += [Task(b.name, b.kind, label=b.label, loss_weight=0.0, mask=b.mask)
                   for b in self.routed_behaviours()]
         return tasks
+
+    def _task_mask(self, code):
+        if self.behaviours[code[0]].mask:
+            return "mask_" + self.task_name(code)
+        return self.mask_name(self.partition_values(code))
 
     def partition_index(self, frame):
         """Each row's partition: `(rows,)` index into the product of the facets."""
@@ -230,9 +234,19 @@ class FacetedTasks:
             if facet.column not in frame:
                 raise ValueError(f"Facet {facet.name!r}: column {facet.column!r} is not in the data.")
         index = self.partition_index(frame)
-        for p, values in enumerate(itertools.product(*(f.values for f in self.facets))):
+        partitions = list(itertools.product(*(f.values for f in self.facets)))
+        for p, values in enumerate(partitions):
             frame[self.mask_name(values)] = np.where(index == p, 1.0, self.other_weight).astype(
                 "float32")
+        for code in self.codes:
+            own = self.behaviours[code[0]].mask
+            if own:
+                if own not in frame:
+                    raise ValueError(f"Mask column {own!r} of behaviour "
+                                     f"{self.behaviours[code[0]].name!r} is not in the data.")
+                partition = frame[self.mask_name(self.partition_values(code))]
+                frame[self._task_mask(code)] = (frame[own].astype("float32") * partition).astype(
+                    "float32")
         return frame
 
     def get_config(self):
