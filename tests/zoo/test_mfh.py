@@ -241,3 +241,18 @@ def test_a_behaviour_mask_is_kept_within_each_group():
     in_low = tasks.partition_index(frame) == 1
     expected = frame.click.to_numpy() * np.where(in_low, 1.0, 0.5)
     np.testing.assert_array_equal(masked["mask_like_low"], expected.astype("float32"))
+
+
+def test_branch_mlps_and_expansion_level_in_the_model():
+    frame, schema = data(50)
+    tasks = FacetedTasks(BEHAVIOURS, [GROUP])
+    model = zoo.build("mfh", schema, tasks, branch_units=[(6,), ()], **SMALL)
+    branches = {layer.name for layer in model.layers if layer.name.startswith("branch_")}
+    assert branches == {"branch_root_to_like", "branch_root_to_rating", "branch_root_to_new",
+                        "branch_root_to_low", "branch_root_to_high"}  # level 1: zero layers
+    shallow = zoo.build("mfh", schema, tasks, expansion_level=1, **SMALL)
+    assert shallow.facet_tree.depth == 1
+    names = {layer.name for layer in shallow.layers}
+    assert "like_new_combine" in names and "switch_like" not in names  # towers read like + new
+    x = tfmtl.data.features_from(frame, schema)
+    assert shallow.predict(x, verbose=0)["like"].shape == (50, 1)
