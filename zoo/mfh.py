@@ -120,6 +120,16 @@ def build_tree_model(name, kind, schema, tasks, embedding_dim, switchers, branch
     return model
 
 
+def _with_args(extra=""):
+    """Appends the tree models' shared `Args` section (and `extra`) to a docstring."""
+
+    def decorator(fn):
+        fn.__doc__ = fn.__doc__.rstrip() + "\n" + _DOC_ARGS + extra
+        return fn
+
+    return decorator
+
+
 _DOC_ARGS = """
     Args:
         tasks: a `FacetedTasks` (behaviours x facets), or a list of `Task`
@@ -142,6 +152,8 @@ _DOC_ARGS = """
 
 
 @register("mfh", facets=True)
+@_with_args("""        expansion_level: int. Level the towers read. Defaults to all facets.
+""")
 def mfh(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_units=(),
         combine="sum", tower_units=(64,), expansion_level=None, dropout=0.0):
     """Multi-Faceted Hierarchical MTL (Eq. 5, Fig. 6-7), for any number of facets.
@@ -153,13 +165,15 @@ def mfh(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_uni
     a task reads every node of that level its code contains. Every behaviour
     whose tasks cover all partitions also gets a routed output (its name):
     the score of each row's own partition.
-    """ + _DOC_ARGS + """        expansion_level: int. Level the towers read. Defaults to all facets.
     """
     return build_tree_model("mfh", "mfh", schema, tasks, embedding_dim, switchers, branch_units,
                             combine, tower_units, None, expansion_level, dropout)
 
 
 @register("hmtl", facets=True)
+@_with_args("""        order: list of facet names, the behaviour facet `"behaviour"`
+            included. Defaults to behaviour first, then the facets in order.
+""")
 def hmtl(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_units=(),
          combine="sum", tower_units=(64,), order=None, dropout=0.0):
     """Hierarchical MTL (Eq. 4): one switcher tree for one facet order.
@@ -167,14 +181,13 @@ def hmtl(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_un
     The root branches by the first facet of `order`, each of its nodes by
     the second, and so on; towers sit on the last level's nodes (one per
     task). Routed outputs as in `mfh`.
-    """ + _DOC_ARGS + """        order: list of facet names, the behaviour facet `"behaviour"`
-            included. Defaults to behaviour first, then the facets in order.
     """
     return build_tree_model("hmtl", "hmtl", schema, tasks, embedding_dim, switchers, branch_units,
                             combine, tower_units, order, None, dropout)
 
 
 @register("flat", facets=True)
+@_with_args()
 def flat(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS[1:], branch_units=(),
          combine="sum", tower_units=(64,), dropout=0.0):
     """The flat baselines: one switcher branching to every task.
@@ -183,6 +196,6 @@ def flat(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS[1:], branc
     "mmoe"` is MMoE); with `FacetedTasks` every behaviour x partition task
     gets a branch (the paper's flat 6-task model). Routed outputs as in
     `mfh`. The default switcher is PLE.
-    """ + _DOC_ARGS
+    """
     return build_tree_model("flat", "flat", schema, tasks, embedding_dim, switchers, branch_units,
                             combine, tower_units, None, None, dropout)
