@@ -20,6 +20,7 @@ class MLP(keras.layers.Layer):
 
     Example:
 
+    >>> from keras import ops
     >>> tuple(MLP([8, 4])(ops.ones((2, 3))).shape)
     (2, 4)
     """
