@@ -1,3 +1,4 @@
 """Model classes."""
 
 from tfmtl.models.multi_task_model import MultiTaskModel, default_losses, default_metrics
+from tfmtl.models.facet_tree import FacetTree
