@@ -80,7 +80,6 @@ def run_one(structure, switcher, parts, schema, facet, seed):
     train, valid, test = parts
     faceted = FacetedTasks(BEHAVIOURS, [facet])
     tasks = BEHAVIOURS if structure == "flat 2-task" else faceted
-    model_tasks = BEHAVIOURS if structure == "flat 2-task" else faceted.tasks
     if structure != "flat 2-task":
         train, valid = faceted.with_masks(train), faceted.with_masks(valid)
     levels = SWITCHERS[switcher][:1] if STRUCTURES[structure] == "flat" else SWITCHERS[switcher]
@@ -89,8 +88,8 @@ def run_one(structure, switcher, parts, schema, facet, seed):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     started = time.time()
     history = model.fit(
-        to_dataset(train, schema, model_tasks, 1024, seed=seed),
-        validation_data=to_dataset(valid, schema, model_tasks, 8192, shuffle=False),
+        to_dataset(train, schema, model.tasks, 1024, seed=seed),
+        validation_data=to_dataset(valid, schema, model.tasks, 8192, shuffle=False),
         epochs=10, verbose=0,
         callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=2, restore_best_weights=True)])
     out = model.predict(test, batch_size=8192, verbose=0)

@@ -1,5 +1,6 @@
 """MFH: facets, the trees' shapes, path-only gradients, routing in the exported model."""
 
+import itertools
 import math
 
 import keras
@@ -57,7 +58,7 @@ def test_tree_node_and_edge_counts(sizes):
     tree = FacetTree(sizes, "mfh")
     assert (tree.num_nodes, tree.num_edges) == closed_forms(sizes)
     for k, level in enumerate(tree.levels):  # level k: every code of k facets
-        assert len(level) == sum(math.prod(c) for c in _combinations(sizes, k))
+        assert len(level) == sum(math.prod(c) for c in itertools.combinations(sizes, k))
         assert all(len(tree.parents[node]) == k for node in level)
     hierarchy = FacetTree(sizes, "hmtl")
     prefixes = [math.prod(sizes[:k]) for k in range(len(sizes) + 1)]
@@ -65,11 +66,6 @@ def test_tree_node_and_edge_counts(sizes):
     assert hierarchy.num_edges == hierarchy.num_nodes - 1  # a tree: one parent each
     flat = FacetTree(sizes, "flat")
     assert (flat.num_nodes, flat.num_edges) == (1 + math.prod(sizes), math.prod(sizes))
-
-
-def _combinations(sizes, k):
-    import itertools
-    return itertools.combinations(sizes, k)
 
 
 def test_subset_prunes_nodes_and_expansion_level_attaches_towers_higher():
