@@ -1,0 +1,193 @@
+"""AutoMTL: mixed blocks, the JSD loss, the bi-level steps, derivation, the derived model."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export
+import tfmtl
+import zoo
+from tests.helpers import roundtrip_model
+from tests.zoo.test_zoo import frame
+from tfmtl.search import (EXPERT_OPS, INTERACTIONS, Architecture, ChoiceBlock, Search,
+                          jsd_loss, make_expert_op, make_interaction)
+
+SMALL = dict(num_experts=3, blocks=1, units=8, tower_units=(8,), embedding_dim=4,
+             interactions=["inner_product", "cross_1", "attention_2", "skip"],
+             expert_ops=["gating", "conv_3", "mlp_16", "skip"], batch_size=100,
+             valid_batch_size=100)
+
+
+@pytest.mark.parametrize("kind, names, shape", [
+    ("interaction", INTERACTIONS, (6, 5, 8)),
+    ("expert", EXPERT_OPS, (6, 8)),
+])
+def test_a_block_with_one_hot_alpha_is_its_chosen_operation(kind, names, shape):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    block = ChoiceBlock(names, kind)
+    block(x)
+    block.aux_weight.assign(0.0)
+    for chosen in range(len(names)):
+        one_hot = np.full(len(names), -1e9, "float32")
+        one_hot[chosen] = 0.0
+        block.alpha.assign(one_hot)
+        np.testing.assert_array_equal(block.weights_of_candidates().numpy(),
+                                      np.eye(len(names))[chosen])
+        expected = block.ops[chosen](x, training=False).numpy()
+        np.testing.assert_allclose(block(x, training=False).numpy(), expected, atol=1e-6)
+    block.aux_weight.assign(1.0)  # the DARTS- skip adds the (flattened) input
+    flat = x.reshape(len(x), -1)
+    np.testing.assert_allclose(block(x, training=False).numpy(), expected + flat, atol=1e-5)
+    assert block.derive() == names[-1]
+
+
+def test_every_operation_keeps_its_shape():
+    fields = np.ones((2, 5, 8), "float32")
+    for name in INTERACTIONS:
+        assert tuple(make_interaction(name)(fields).shape) == (2, 40), name
+    for name in EXPERT_OPS:
+        assert tuple(make_expert_op(name)(np.ones((2, 8), "float32")).shape) == (2, 8), name
+    with pytest.raises(ValueError, match="Unknown interaction"):
+        make_interaction("mlp_big")
+    with pytest.raises(ValueError, match="heads do not divide"):
+        make_interaction("attention_8")(np.ones((2, 5, 6), "float32"))
+
+
+def test_jsd_loss_equals_eq_2_by_hand():
+    betas = np.random.default_rng(1).normal(size=(3, 5))
+    p = np.exp(betas) / np.exp(betas).sum(axis=1, keepdims=True)
+    m = p.mean(axis=0)
+    expected = (m * np.log(m)).sum() - np.mean((p * np.log(p)).sum(axis=1))
+    got = float(jsd_loss(tf.constant(betas, tf.float32)))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert got <= 0 and float(jsd_loss(tf.zeros((3, 5)))) == pytest.approx(0.0, abs=1e-6)
+
+
+def searcher(**options):
+    data = frame(400)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy"])
+    return Search(schema, tasks, data.iloc[:300], data.iloc[300:], epochs=3, warmup=1,
+                  chosen=2, **{**SMALL, **options})
+
+
+def snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+def test_alpha_moves_only_in_the_architecture_step_and_weights_only_in_the_weight_step():
+    run = searcher()
+    batch = next(iter(run.train_data))
+    alphas, betas, weights = (snapshot(run.alphas), snapshot(run.betas), snapshot(run.weights))
+    run.architecture_step(batch)
+    assert all(changed(alphas, run.alphas))
+    assert not any(changed(betas, run.betas)) and not any(changed(weights, run.weights))
+    alphas, weights = snapshot(run.alphas), snapshot(run.weights)
+    run.weight_step(batch, selection=False)  # warm-up: beta frozen
+    assert not any(changed(alphas, run.alphas)) and not any(changed(betas, run.betas))
+    assert sum(changed(weights, run.weights)) >= len(weights) // 2
+    run.jsd_scale.assign(1.0)
+    run.weight_step(batch, selection=True)
+    assert all(changed(betas, run.betas)) and not any(changed(alphas, run.alphas))
+
+
+def test_schedules_warm_up_and_derivation():
+    run = searcher()
+    first = snapshot(run.betas)
+    record = run.run_epoch(0)
+    assert record["warmup"] and record["w_jsd"] == 0.0 and record["w_aux"] == 1.0
+    assert not any(changed(first, run.betas))  # beta frozen while warming up
+    record = run.run_epoch(1)
+    assert not record["warmup"] and record["w_jsd"] == 1.0 and record["w_aux"] == 0.5
+    assert all(changed(first, run.betas))
+    assert run.schedule(2) == (0.0, True) and float(run.jsd_scale.numpy()) == 0.5
+    run.net.beta.assign([[0.0, 3.0, 1.0], [2.0, 0.0, 5.0]])
+    for block in run.net.choice_blocks():
+        alpha = np.zeros(len(block.candidates), "float32")
+        alpha[1] = 4.0
+        block.alpha.assign(alpha)
+    architecture = run.derive()
+    assert architecture.interaction == "cross_1"
+    assert architecture.experts == [["conv_3"]] * 3
+    assert architecture.task_experts == {"click": [1, 2], "buy": [2, 0]}
+
+
+@pytest.mark.parametrize("variant", ["w/o INT", "w/o SEL", "hom Expert", "w/o JSD"])
+def test_ablations_search_and_derive(variant):
+    run = searcher(variant=variant)
+    architecture, history = run.run(verbose=0)
+    assert len(history) == 3 and np.isfinite(history[-1]["train_loss"])
+    if variant == "w/o INT":
+        assert architecture.interaction == "skip" and run.net.interaction is None
+    if variant == "w/o SEL":
+        assert not run.betas and architecture.task_experts["click"] == [0, 1, 2]
+    if variant == "hom Expert":
+        assert len({id(b.alpha) for expert in run.net.experts for b in expert}) == 1
+        assert len({tuple(e) for e in architecture.experts}) == 1
+    if variant == "w/o JSD":
+        assert history[-1]["w_jsd"] > 0 and not run.use_jsd
+
+
+def test_the_derived_model_trains_reloads_exports_and_serves_as_a_switcher(tmp_path):
+    data = frame(600)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy", "rating"])
+    architecture = Architecture(
+        tasks=["click", "buy", "rating"], interaction="attention_2",
+        experts=[["gating", "conv_5"], ["mlp_16", "skip"], ["conv_3", "gating"]],
+        task_experts={"click": [0, 1], "buy": [1], "rating": [0, 1]}, embedding_dim=4,
+        units=8, tower_units=(8,))
+    assert Architecture.from_json(architecture.to_json()) == architecture
+    architecture.save(tmp_path / "arch.json")
+    model = zoo.build("automtl", schema, tasks, architecture=str(tmp_path / "arch.json"))
+    switcher = model.get_layer("automtl")
+    assert switcher.used == [0, 1] and "expert_2_0_conv_3" not in {
+        layer.name for layer in switcher._layers}  # no task selected expert 2
+    model.compile()
+    history = model.fit(data, epochs=2, batch_size=100, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    x = tfmtl.data.features_from(data.head(20), schema)
+    original, from_keras, from_saved, _ = roundtrip_model(model, x)
+    for key, value in original.items():
+        np.testing.assert_allclose(from_keras[key], value, atol=1e-5)
+        np.testing.assert_allclose(from_saved[key], value, atol=1e-5)
+    export.save(model, str(tmp_path / "served"))
+    tree = zoo.build("flat", schema, tasks, switchers=architecture.switcher_spec(), embedding_dim=4,
+                     tower_units=(8,))
+    assert type(tree.get_layer("switch_root")).__name__ == "SearchedExperts"
+    with pytest.raises(ValueError, match="needs architecture"):
+        zoo.build("automtl", schema, tasks)
+    drawing = architecture.draw(tmp_path / "arch.png")
+    assert (tmp_path / "arch.png").stat().st_size > 5000 and str(drawing).endswith(".png")
+
+
+def test_cli_search_then_train_the_architecture(tmp_path):
+    data = frame(800)
+    data.to_parquet(tmp_path / "rows.parquet")
+    common = ["--data", str(tmp_path / "rows.parquet"), "--labels", "click,buy"]
+    searched = subprocess.run(
+        [sys.executable, "-m", "tfmtl", "search", *common, "--epochs", "2", "--warmup", "1",
+         "--experts", "2", "--blocks", "1", "--chosen", "1", "--batch-size", "200",
+         "--out", str(tmp_path / "arch.json"), "--plot", str(tmp_path / "arch.png")],
+        capture_output=True, text=True)
+    assert searched.returncode == 0, searched.stderr[-2000:]
+    assert "search epoch 2/2" in searched.stdout and "peak memory" in searched.stdout
+    architecture = Architecture.load(tmp_path / "arch.json")
+    assert set(architecture.task_experts) == {"click", "buy"}
+    trained = subprocess.run(
+        [sys.executable, "-m", "tfmtl", "train", *common, "--architecture",
+         str(tmp_path / "arch.json"), "--epochs", "1", "--quiet", "--export", str(tmp_path / "m")],
+        capture_output=True, text=True)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "automtl on" in trained.stdout
+    assert re.search(r"click\s+binary\s+auc\s+0\.\d+", trained.stdout), trained.stdout
+    wrong = subprocess.run([sys.executable, "-m", "tfmtl", "train", *common, "--model", "mmoe",
+                            "--architecture", str(tmp_path / "arch.json")],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 2 and "trains the automtl model" in wrong.stderr

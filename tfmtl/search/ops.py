@@ -1,0 +1,288 @@
+"""AutoMTL's candidate operations (Table 1): feature interactions and expert blocks.
+
+Every feature-interaction operation maps the field embeddings `(batch, F, E)`
+to a flat `(batch, F * E)` tensor (the paper's interaction output is shared
+by all experts, and a mixture needs one shape); every expert-block
+operation maps `(batch, d)` to `(batch, d)`. As in the authors' code, each
+operation but attention and the skip connection ends with batch
+normalisation and dropout.
+
+Operation names (`make_interaction`, `make_expert_op`):
+
+- interaction: `inner_product`, `outer_product` (PNN), `cross_1` ... `cross_4`
+  (a cross network of 1-4 `keras_rs.layers.FeatureCross` layers),
+  `attention_1`, `attention_2`, `attention_4`, `attention_8` (self-attention
+  over the fields, by heads), `mlp_64` ... `mlp_1024`, `skip`;
+- expert block: `gating` (bit-level gating), `mlp_16` ... `mlp_1024`,
+  `conv_3`, `conv_5`, `conv_7` (1-D convolution), `skip`.
+"""
+
+import keras
+from keras import ops
+from keras_rs.layers import DotInteraction, FeatureCross
+
+from tfmtl.layers.base import Layer
+from tfmtl.serialization import register
+
+INTERACTIONS = (("inner_product", "outer_product") + tuple(f"cross_{n}" for n in (1, 2, 3, 4))
+                + tuple(f"attention_{h}" for h in (1, 2, 4, 8))
+                + tuple(f"mlp_{u}" for u in (64, 128, 256, 512, 1024)) + ("skip",))
+EXPERT_OPS = (("gating",) + tuple(f"mlp_{u}" for u in (16, 32, 64, 128, 256, 512, 1024))
+              + tuple(f"conv_{k}" for k in (3, 5, 7)) + ("skip",))
+
+
+class _Op(Layer):
+    """An operation that ends with batch normalisation and dropout."""
+
+    def __init__(self, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = float(dropout)
+        self.norm = keras.layers.BatchNormalization(**self.sublayer_options("norm"))
+        self.drop = keras.layers.Dropout(self.dropout, **self.sublayer_options("drop"))
+
+    def finish(self, h, training):
+        return self.drop(self.norm(h, training=training), training=training)
+
+
+@register
+class ProductLayer(_Op):
+    """PNN's product layer: linear signals plus inner or outer products, back to `F * E`.
+
+    `inner`: the pairwise inner products `<e_i, e_j>`, `i < j` (IPNN,
+    `keras_rs.layers.DotInteraction`); `outer`: the outer product of the
+    summed embeddings `f f^T`, `f = sum_i e_i` (OPNN's superposition). Both
+    are concatenated with the flat embeddings (the linear signal) and mapped
+    by a dense layer to `F * E`.
+
+    Args:
+        kind: `"inner"` or `"outer"`.
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def __init__(self, kind, dropout=0.1, **kwargs):
+        super().__init__(dropout, **kwargs)
+        if kind not in ("inner", "outer"):
+            raise ValueError(f"kind must be 'inner' or 'outer'. Received: {kind!r}")
+        self.kind = kind
+        self.dot = DotInteraction(name="dot") if kind == "inner" else None
+
+    def build(self, input_shape):
+        _, fields, dim = input_shape
+        width = fields * (fields - 1) // 2 if self.kind == "inner" else dim * dim
+        self.dense = keras.layers.Dense(fields * dim, **self.sublayer_options("dense"))
+        self.dense.build((None, fields * dim + width))
+        self.norm.build((None, fields * dim))
+
+    def call(self, x, training=None):
+        fields, dim = x.shape[1], x.shape[2]
+        flat = ops.reshape(x, (-1, fields * dim))
+        if self.kind == "inner":
+            products = self.dot(ops.unstack(x, axis=1))  # (batch, F (F - 1) / 2)
+        else:
+            total = ops.sum(x, axis=1)  # (batch, E)
+            products = ops.reshape(total[:, :, None] * total[:, None, :], (-1, dim * dim))
+        return self.finish(self.dense(ops.concatenate([flat, products], axis=-1)), training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+
+@register
+class CrossNetwork(_Op):
+    """`num_layers` cross layers on the flat embeddings: `x_{l+1} = x0 * (W x_l + b) + x_l`.
+
+    `keras_rs.layers.FeatureCross` (DCN-v2's full-rank cross layer; the
+    paper cites DCN, whose v1 layer has a vector `w` in place of `W`).
+
+    Args:
+        num_layers: int. 1 to 4 in the paper's search space.
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def __init__(self, num_layers, dropout=0.1, **kwargs):
+        super().__init__(dropout, **kwargs)
+        self.num_layers = int(num_layers)
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1. Received: {num_layers}")
+        self.crosses = [FeatureCross(name=f"cross_{i}") for i in range(self.num_layers)]
+
+    def build(self, input_shape):
+        width = input_shape[1] * input_shape[2]
+        for cross in self.crosses:
+            cross.build((None, width))
+            cross.dense.build((None, width))  # FeatureCross leaves its dense layer unbuilt
+        self.norm.build((None, width))
+
+    def call(self, x, training=None):
+        x0 = ops.reshape(x, (-1, x.shape[1] * x.shape[2]))
+        h = x0
+        for cross in self.crosses:
+            h = cross(x0, h)
+        return self.finish(h, training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+
+@register
+class FieldAttention(Layer):
+    """Self-attention over the fields (AutoInt): multi-head attention, residual, layer norm.
+
+    Args:
+        num_heads: int. Must divide the embedding width.
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def __init__(self, num_heads, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        self.dropout = float(dropout)
+        self.norm = keras.layers.LayerNormalization(**self.sublayer_options("norm"))
+        self.drop = keras.layers.Dropout(self.dropout, **self.sublayer_options("drop"))
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if dim % self.num_heads:
+            raise ValueError(f"{self.num_heads} heads do not divide the embedding width {dim}.")
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads, dim // self.num_heads, **self.sublayer_options("attention"))
+        self.attention.build(input_shape, input_shape)
+        self.norm.build(input_shape)
+
+    def call(self, x, training=None):
+        h = self.norm(x + self.attention(x, x, training=training))
+        return self.drop(ops.reshape(h, (-1, x.shape[1] * x.shape[2])), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+
+@register
+class Bottleneck(_Op):
+    """An MLP block `d -> units -> d`, each dense layer with batch norm, ReLU and dropout.
+
+    Input `(batch, d)` or field embeddings `(batch, F, E)` (flattened first).
+
+    Args:
+        units: int. The hidden width.
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def __init__(self, units, dropout=0.1, **kwargs):
+        super().__init__(dropout, **kwargs)
+        self.units = int(units)
+        self.hidden = keras.layers.Dense(self.units, **self.sublayer_options("hidden"))
+        self.hidden_norm = keras.layers.BatchNormalization(**self.sublayer_options("hidden_norm"))
+
+    def build(self, input_shape):
+        width = input_shape[-1] if len(input_shape) == 2 else input_shape[1] * input_shape[2]
+        self.hidden.build((None, width))
+        self.hidden_norm.build((None, self.units))
+        self.out = keras.layers.Dense(width, **self.sublayer_options("out"))
+        self.out.build((None, self.units))
+        self.norm.build((None, width))
+
+    def call(self, x, training=None):
+        if len(x.shape) == 3:
+            x = ops.reshape(x, (-1, x.shape[1] * x.shape[2]))
+        h = self.drop(ops.relu(self.hidden_norm(self.hidden(x), training=training)),
+                      training=training)
+        return self.drop(ops.relu(self.norm(self.out(h), training=training)), training=training)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) == 3:
+            return (input_shape[0], input_shape[1] * input_shape[2])
+        return tuple(input_shape)
+
+
+@register
+class BitGating(_Op):
+    """GateNet's bit-level gate: `y = x * sigmoid(W x + b)`, one gate per unit.
+
+    Args:
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def build(self, input_shape):
+        self.gate = keras.layers.Dense(input_shape[-1], **self.sublayer_options("gate"))
+        self.gate.build(input_shape)
+        self.norm.build(input_shape)
+
+    def call(self, x, training=None):
+        return self.finish(x * ops.sigmoid(self.gate(x)), training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+@register
+class UnitConvolution(_Op):
+    """A 1-D convolution along the hidden units: one channel, `kernel_size`, 'same' padding, no bias.
+
+    Args:
+        kernel_size: int. 3, 5 or 7 in the paper's search space.
+        dropout: float. Defaults to `0.1`.
+    """
+
+    def __init__(self, kernel_size, dropout=0.1, **kwargs):
+        super().__init__(dropout, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.conv = keras.layers.Conv1D(1, self.kernel_size, padding="same", use_bias=False,
+                                        **self.sublayer_options("conv"))
+
+    def build(self, input_shape):
+        self.conv.build((None, input_shape[-1], 1))
+        self.norm.build(input_shape)
+
+    def call(self, x, training=None):
+        return self.finish(self.conv(x[:, :, None])[:, :, 0], training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+@register
+class Skip(Layer):
+    """The skip connection: the input, flattened to `(batch, F * E)` if it is field embeddings."""
+
+    def call(self, x, training=None):
+        if len(x.shape) == 3:
+            return ops.reshape(x, (-1, x.shape[1] * x.shape[2]))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) == 3:
+            return (input_shape[0], input_shape[1] * input_shape[2])
+        return tuple(input_shape)
+
+
+def make_interaction(op, dropout=0.1, **options):
+    """A feature-interaction operation by name (see the module docstring)."""
+    kind, _, value = op.partition("_")
+    if op == "inner_product":
+        return ProductLayer("inner", dropout, **options)
+    if op == "outer_product":
+        return ProductLayer("outer", dropout, **options)
+    if kind == "cross" and value.isdigit():
+        return CrossNetwork(int(value), dropout, **options)
+    if kind == "attention" and value.isdigit():
+        return FieldAttention(int(value), dropout, **options)
+    if kind == "mlp" and value.isdigit():
+        return Bottleneck(int(value), dropout, **options)
+    if op == "skip":
+        return Skip(**options)
+    raise ValueError(f"Unknown interaction {op!r}; choose from {INTERACTIONS}.")
+
+
+def make_expert_op(op, dropout=0.1, **options):
+    """An expert-block operation by name (see the module docstring)."""
+    kind, _, value = op.partition("_")
+    if op == "gating":
+        return BitGating(dropout, **options)
+    if kind == "mlp" and value.isdigit():
+        return Bottleneck(int(value), dropout, **options)
+    if kind == "conv" and value.isdigit():
+        return UnitConvolution(int(value), dropout, **options)
+    if op == "skip":
+        return Skip(**options)
+    raise ValueError(f"Unknown expert operation {op!r}; choose from {EXPERT_OPS}.")

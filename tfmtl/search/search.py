@@ -1,0 +1,269 @@
+"""AutoMTL's search (Algorithm 1): bi-level, first order, then derive (TensorFlow-specific loop)."""
+
+import math
+import resource
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.data.pipeline import to_dataset
+from tfmtl.data.targets import Targets
+from tfmtl.models.multi_task_model import default_losses
+from tfmtl.search.architecture import Architecture
+from tfmtl.search.ops import EXPERT_OPS, INTERACTIONS
+from tfmtl.search.supernet import Supernet, jsd_loss
+
+VARIANTS = ("automtl", "w/o INT", "w/o SEL", "hom Expert", "w/o JSD")
+
+
+def default_chosen(num_tasks):
+    """Experts kept per task: 6 with two tasks, 3 with more (the authors' configurations)."""
+    return 6 if num_tasks <= 2 else 3
+
+
+def search(schema, tasks, train, valid, epochs=15, warmup=5, verbose=1, **options):
+    """Searches an AutoMTL architecture and derives it (Algorithm 1, Sec. 3.4).
+
+    Each step takes a validation batch and a training batch:
+
+    1. architecture step: `alpha` (every choice block) by Adam on the
+       validation loss `L_val = sum_k w_k L_k` (Eq. 3), first order (Eq. 4
+       with `xi = 0`, as the paper uses);
+    2. weight step: the network weights by SGD with momentum (cosine decay
+       of the learning rate over the epochs, gradient norm clipped) and,
+       after `warmup` epochs, the expert-selection `beta` by Adam, on the
+       training loss plus `w_JSD * L_JSD` (Eq. 2, 3).
+
+    During warm-up `beta` is frozen (the experts train equally) and `L_JSD`
+    is off; then `w_JSD` falls linearly by one step per epoch (1.0, 0.9, ...
+    with 15 epochs and 5 of warm-up, as the authors' code). The DARTS-
+    auxiliary skip connection of every choice block falls linearly from 1
+    to 0 over the search. Task weights `w_k` are the tasks' loss weights
+    normalised to sum to 1 (the paper: equal weights).
+
+    Derivation: each choice block's strongest operation (`argmax alpha`)
+    and each task's top-`chosen` experts by `beta`.
+
+    Args:
+        schema, tasks: the features and the (binary or regression) tasks.
+        train, valid: DataFrames or dicts of columns.
+        epochs, warmup: int. Search epochs and warm-up epochs.
+        verbose: 0 silent, 1 one line per epoch.
+        **options: see `Search`.
+
+    Returns:
+        `(architecture, history)`: an `Architecture` (its `info` holds the
+        search time and peak memory) and per-epoch figures.
+    """
+    runner = Search(schema, tasks, train, valid, epochs=epochs, warmup=warmup, **options)
+    return runner.run(verbose)
+
+
+class Search:
+    """The state of one AutoMTL search: supernet, data, three optimisers, schedules.
+
+    Settings the paper leaves open take the authors' code's values: 15
+    epochs, 5 of warm-up, 8 experts of 3 blocks at width 64, dropout 0.1,
+    batches of 1024 (validation 2048), SGD momentum 0.9 and weight decay
+    3e-4 (Keras decouples it from the gradient), Adam `beta_1 = 0.5` for
+    `alpha` (weight decay 1e-6) and `beta` (3e-4), gradient norms clipped
+    at 5.
+
+    Args:
+        schema, tasks, train, valid, epochs, warmup: see `search`.
+        embedding_dim, num_experts, blocks, units, tower_units,
+        interactions, expert_ops, dropout: the supernet (`Supernet`).
+        chosen: int. Experts per task; defaults to `default_chosen(len(tasks))`.
+        variant: `"automtl"` or an ablation of the paper's Table 3:
+            `"w/o INT"` (no interaction block), `"w/o SEL"` (softmax gates over
+            all experts in the search and in the derived model, no `beta`,
+            no JSD), `"hom Expert"` (every expert shares one `alpha` per
+            block), `"w/o JSD"` (`w_JSD = 0`).
+        batch_size, valid_batch_size, weight_lr, momentum, weight_decay,
+        arch_lr, arch_weight_decay, selection_lr, selection_weight_decay,
+        clip, jsd_weight: the optimisation (see above).
+        seed: int.
+    """
+
+    def __init__(self, schema, tasks, train, valid, epochs=15, warmup=5, embedding_dim=16,
+                 num_experts=8, blocks=3, units=64, tower_units=(128, 64), chosen=None,
+                 interactions=INTERACTIONS, expert_ops=EXPERT_OPS, batch_size=1024,
+                 valid_batch_size=2048, weight_lr=0.02, momentum=0.9, weight_decay=3e-4,
+                 arch_lr=1e-3, arch_weight_decay=1e-6, selection_lr=1e-3,
+                 selection_weight_decay=3e-4, clip=5.0, jsd_weight=1.0, dropout=0.1,
+                 variant="automtl", seed=0):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}. Received: {variant!r}")
+        if not 0 <= warmup < epochs:
+            raise ValueError(f"warmup must be in [0, epochs). Received: warmup={warmup}, "
+                             f"epochs={epochs}")
+        self.started = time.time()
+        keras.utils.set_random_seed(seed)
+        self.tasks = list(tasks)
+        self.chosen = default_chosen(len(self.tasks)) if chosen is None else int(chosen)
+        if not 1 <= self.chosen <= num_experts:
+            raise ValueError(f"chosen must be in [1, {num_experts}]. Received: {chosen}")
+        self.epochs, self.warmup, self.variant, self.seed = epochs, warmup, variant, seed
+        self.settings = dict(embedding_dim=embedding_dim, units=units,
+                             tower_units=list(tower_units), dropout=dropout,
+                             interactions=list(interactions), expert_ops=list(expert_ops))
+        self.info = {"variant": variant, "epochs": epochs, "warmup": warmup,
+                     "num_experts": num_experts, "blocks": blocks, "chosen": self.chosen,
+                     "batch_size": batch_size, "seed": seed}
+        self.net = Supernet(schema, self.tasks, embedding_dim, num_experts, blocks, units,
+                            tower_units, interactions, expert_ops, dropout,
+                            interaction=variant != "w/o INT", selection=variant != "w/o SEL",
+                            homogeneous=variant == "hom Expert", name="supernet")
+        self.net.build()
+        targets = Targets(self.tasks, keys=self.net.keys)
+        self.train_data = to_dataset(train, schema, targets, batch_size, shuffle=True, seed=seed)
+        self.valid_batches = iter(to_dataset(valid, schema, targets, valid_batch_size,
+                                             shuffle=True, seed=seed + 1).repeat())
+        self.losses = default_losses(self.tasks, self.net.keys)
+        total = sum(t.loss_weight for t in self.tasks)
+        self.task_weights = {self.net.keys[t.name]: t.loss_weight / total for t in self.tasks}
+        self.weight_lr, self.clip, self.jsd_weight = weight_lr, clip, jsd_weight
+        self.weight_opt = keras.optimizers.SGD(weight_lr, momentum=momentum,
+                                               weight_decay=weight_decay)
+        self.arch_opt = keras.optimizers.Adam(arch_lr, beta_1=0.5, beta_2=0.999,
+                                              weight_decay=arch_weight_decay)
+        self.select_opt = keras.optimizers.Adam(selection_lr, beta_1=0.5, beta_2=0.999,
+                                                weight_decay=selection_weight_decay)
+        self.alphas = self.net.architecture_variables
+        self.betas = self.net.selection_variables
+        self.weights = self.net.network_variables
+        self.weight_opt.build(self.weights)
+        self.arch_opt.build(self.alphas)
+        if self.betas:
+            self.select_opt.build(self.betas)
+        self.jsd_scale = tf.Variable(0.0, trainable=False, dtype="float32")
+        self.use_jsd = variant not in ("w/o SEL", "w/o JSD")
+        self._steps = {}
+
+    def task_loss(self, x, y, w):
+        outputs = self.net(x, training=True)
+        return tf.add_n([self.task_weights[k] * self.losses[k](y[k], outputs[k],
+                                                               None if w is None else w[k])
+                         for k in self.losses])
+
+    def architecture_step(self, batch):
+        """One Adam step of every `alpha` on a validation batch; returns the loss."""
+        if "architecture" not in self._steps:
+            @tf.function
+            def step(x, y, w):
+                with tf.GradientTape() as tape:
+                    loss = self.task_loss(x, y, w)
+                grads = tape.gradient(loss, self.alphas)
+                self.arch_opt.apply_gradients(zip(grads, self.alphas))
+                return loss
+
+            self._steps["architecture"] = step
+        return self._steps["architecture"](*_parts(batch))
+
+    def weight_step(self, batch, selection):
+        """One step of the network weights (and of `beta` with `selection`) on a training batch."""
+        selection = bool(selection and self.betas)
+        if selection not in self._steps:
+            trained = self.weights + (self.betas if selection else [])
+
+            @tf.function
+            def step(x, y, w):
+                with tf.GradientTape() as tape:
+                    loss = self.task_loss(x, y, w)
+                    objective = loss
+                    if selection and self.use_jsd:
+                        objective = loss + self.jsd_scale * jsd_loss(self.betas[0])
+                grads = tape.gradient(objective, trained)
+                network, chosen = grads[:len(self.weights)], grads[len(self.weights):]
+                network, _ = tf.clip_by_global_norm(network, self.clip)
+                self.weight_opt.apply_gradients(zip(network, self.weights))
+                if chosen:
+                    chosen, _ = tf.clip_by_global_norm(chosen, self.clip)
+                    self.select_opt.apply_gradients(zip(chosen, self.betas))
+                return loss
+
+            self._steps[selection] = step
+        return self._steps[selection](*_parts(batch))
+
+    def schedule(self, epoch):
+        """Learning rate (cosine), auxiliary skip weight and `w_JSD` of `epoch` (0-based)."""
+        epochs, warmup = self.epochs, self.warmup
+        self.weight_opt.learning_rate.assign(
+            self.weight_lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+        aux = (epochs - 1 - epoch) / max(epochs - 1, 1)
+        for block in self.net.choice_blocks():
+            block.aux_weight.assign(aux)
+        after_warmup = epoch >= warmup
+        self.jsd_scale.assign(self.jsd_weight * (1 - (epoch - warmup) / (epochs - warmup))
+                              if after_warmup else 0.0)
+        return aux, after_warmup
+
+    def run_epoch(self, epoch):
+        started = time.time()
+        aux, after_warmup = self.schedule(epoch)
+        train_losses, valid_losses = [], []
+        for batch in self.train_data:
+            valid_losses.append(float(self.architecture_step(next(self.valid_batches))))
+            train_losses.append(float(self.weight_step(batch, after_warmup)))
+        return {"epoch": epoch + 1, "warmup": not after_warmup,
+                "train_loss": float(np.mean(train_losses)),
+                "valid_loss": float(np.mean(valid_losses)), "seconds": time.time() - started,
+                "w_jsd": float(self.jsd_scale.numpy()), "w_aux": aux,
+                "jsd": float(jsd_loss(self.betas[0])) if self.betas else None,
+                "interaction": (self.net.interaction.derive()
+                                if self.net.interaction is not None else None)}
+
+    def run(self, verbose=1):
+        history = []
+        for epoch in range(self.epochs):
+            record = self.run_epoch(epoch)
+            history.append(record)
+            if verbose:
+                picked = f", interaction {record['interaction']}" if record["interaction"] else ""
+                jsd = (f", JSD {record['jsd']:.3f} (w {record['w_jsd']:.2f})"
+                       if record["jsd"] is not None else "")
+                print(f"search epoch {epoch + 1}/{self.epochs}"
+                      f"{' (warm-up)' if record['warmup'] else ''}: train loss "
+                      f"{record['train_loss']:.4f}, validation loss {record['valid_loss']:.4f}"
+                      f"{jsd}{picked}, {record['seconds']:.0f} s", flush=True)
+        architecture = self.derive()
+        architecture.info = {**self.info, "seconds": time.time() - self.started,
+                             "peak_rss_mib": resource.getrusage(
+                                 resource.RUSAGE_SELF).ru_maxrss / 1024,
+                             "gpu": bool(tf.config.list_physical_devices("GPU"))}
+        return architecture, history
+
+    def derive(self):
+        s = self.settings
+        return derive(self.net, self.tasks, self.chosen, s["embedding_dim"], s["units"],
+                      s["tower_units"], s["dropout"], s["interactions"], s["expert_ops"])
+
+
+def _parts(batch):
+    return batch[0], batch[1], (batch[2] if len(batch) > 2 else None)
+
+
+def derive(net, tasks, chosen, embedding_dim, units, tower_units, dropout, interactions,
+           expert_ops):
+    """The `Architecture` of a searched supernet: argmax per block, top-`chosen` experts per task."""
+    experts = [[block.derive() for block in expert] for expert in net.experts]
+    if net.use_selection:
+        beta = net.beta.numpy()
+        probabilities = np.exp(beta - beta.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        task_experts = {t.name: [int(i) for i in np.argsort(-beta[k], kind="stable")[:chosen]]
+                        for k, t in enumerate(tasks)}
+        betas = {t.name: probabilities[k].round(6).tolist() for k, t in enumerate(tasks)}
+    else:  # w/o SEL: every expert, under the task's gate
+        task_experts = {t.name: list(range(len(experts))) for t in tasks}
+        betas = None
+    alphas = {block.name: keras.ops.convert_to_numpy(block.weights_of_candidates()).round(6).tolist()
+              for block in net.choice_blocks()}
+    return Architecture(
+        tasks=[t.name for t in tasks],
+        interaction=net.interaction.derive() if net.interaction is not None else "skip",
+        experts=experts, task_experts=task_experts, embedding_dim=embedding_dim, units=units,
+        tower_units=list(tower_units), dropout=dropout, alphas=alphas, betas=betas,
+        candidates={"interaction": list(interactions), "expert": list(expert_ops)})
