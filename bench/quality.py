@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import tfmtl  # noqa: E402
 import zoo  # noqa: E402
-from tfmtl.data import fetch_movielens_100k, load_movielens_100k, split, to_dataset  # noqa: E402
+from tfmtl.data import fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
 from tfmtl.metrics import roc_auc  # noqa: E402
 from tfmtl.schema import Task  # noqa: E402
@@ -36,14 +37,9 @@ def run(name, seed, frames, cache=None):
         tasks = [Task("ok"), Task("like")]
     keras.utils.set_random_seed(seed)
     model = zoo.build(name, schema, tasks)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
     started = time.time()
-    history = model.fit(
-        to_dataset(train, schema, model.tasks, 512, seed=seed),
-        validation_data=to_dataset(valid, schema, model.tasks, 8192, shuffle=False),
-        epochs=30, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=2, restore_best_weights=True)],
-    )
+    history = tfmtl.fit(model, train, validation=valid, epochs=30, batch_size=512, patience=2,
+                        learning_rate=1e-3, seed=seed, verbose=0)
     predictions = model.predict(test, batch_size=8192, verbose=0)
     result = {"like_auc": roc_auc(test["like"], predictions["like"]),
               "epochs": len(history.history["loss"]), "seconds": time.time() - started}

@@ -25,11 +25,8 @@ import export  # noqa: E402
 import zoo  # noqa: E402
 from tfmtl.data import ctr_synthetic, features_from, to_dataset  # noqa: E402
 
-HPARAMS = {
-    "mmoe": dict(embedding_dim=16, num_experts=4, expert_units=(256, 128), tower_units=(64,)),
-    "ple": dict(embedding_dim=16, num_specific_experts=2, num_shared_experts=2,
-                expert_units=(256, 128), tower_units=(64,)),
-}
+# The peers' matched architecture (../shared/peers): zoo/presets.py, size "peers".
+HPARAMS = {name: zoo.preset(name, "peers") for name in ("mmoe", "ple")}
 
 
 def data(rows, seed=0):

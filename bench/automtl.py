@@ -1,0 +1,200 @@
+"""AutoMTL on MovieLens-100K and on synthetic data: search cost, the derived architecture, retrained.
+
+For each data set: one search with the paper's method (bi-level, first
+order, JSD, warm-up, DARTS- skip) and the authors' settings (15 epochs, 5 of
+warm-up, 8 experts of 3 blocks of width 64, 6 experts kept per task, batch
+1024), timed with its peak memory; the derived architecture (printed and
+drawn); then the derived architecture retrained from scratch and the
+baselines Shared-Bottom, MMoE, CGC and PLE, 3 seeds each, per-task test AUC
+and MTL-Loss (the mean test log loss over tasks, the paper's). On MovieLens-
+100K the paper's ablations too: each a search of its own (w/o INT, w/o SEL,
+hom Expert, w/o JSD), then retrained.
+
+Protocol: 80/10/10 random split (split seed 0; the paper: 7:1:2), the
+search's alpha on the validation split, retraining with Adam 1e-3, batch
+1024, early stopping on the validation loss (patience 3, at most 30 epochs;
+the authors: patience 5, 50 epochs). Every model: embedding 16, towers
+[128, 64]; baselines' experts [128, 64] (the paper does not give them):
+Shared-Bottom bottom [128, 64], MMoE 8 experts, CGC and PLE 4 shared + 4
+task-specific experts (PLE 2 levels). Tasks: MovieLens `ok` (rating >= 3)
+and `like` (rating >= 4); synthetic: `ctr_synthetic` `click` and `like`
+(planted shared and task-specific signal).
+
+    python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import tfmtl  # noqa: E402
+import zoo  # noqa: E402
+from tfmtl.data import ctr_synthetic, fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
+from tfmtl.data.movielens import movielens_schema  # noqa: E402
+from tfmtl.metrics import roc_auc  # noqa: E402
+from tfmtl.schema import Task  # noqa: E402
+from tfmtl.search import search  # noqa: E402
+
+SEARCH = dict(epochs=15, warmup=5, num_experts=8, blocks=3, units=64, embedding_dim=16,
+              tower_units=(128, 64), batch_size=1024, valid_batch_size=2048)
+BASELINES = {
+    "shared_bottom": dict(embedding_dim=16, units=(128, 64), tower_units=(128, 64)),
+    "mmoe": dict(embedding_dim=16, num_experts=8, expert_units=(128, 64), tower_units=(128, 64)),
+    "cgc": dict(embedding_dim=16, num_specific_experts=4, num_shared_experts=4,
+                expert_units=(128, 64), tower_units=(128, 64)),
+    "ple": dict(embedding_dim=16, num_levels=2, num_specific_experts=4, num_shared_experts=4,
+                expert_units=(128, 64), tower_units=(128, 64)),
+}
+TRAIN = dict(epochs=30, batch_size=1024, patience=3, learning_rate=1e-3, verbose=0)
+ABLATIONS = ("w/o INT", "hom Expert", "w/o SEL", "w/o JSD")
+
+# The paper's Table 3 (AUC of task 0 / task 1, MTL-Loss), IJCAI-2015 and AliExpress-NL.
+PAPER = {
+    "shared_bottom": "IJCAI 0.7698/0.8504, 0.3176; NL 0.7080/0.8117, 0.0562",
+    "mmoe": "IJCAI 0.7695/0.8498, 0.3177; NL 0.7064/0.8245, 0.0568",
+    "cgc": "IJCAI 0.7689/0.8516, 0.3172; NL 0.7050/0.8255, 0.0574",
+    "ple": "IJCAI 0.7695/0.8493, 0.3190; NL 0.7064/0.8350, 0.0574",
+    "automtl": "IJCAI 0.7711/0.8532, 0.3161; NL 0.7082/0.8429, 0.0560",
+    "w/o INT": "IJCAI 0.7700/0.8484, 0.3178; NL 0.6934/0.8243, 0.0577",
+    "hom Expert": "IJCAI 0.7691/0.8521, 0.3171; NL 0.7008/0.8317, 0.0570",
+    "w/o SEL": "IJCAI 0.7684/0.8471, 0.3189; NL 0.6885/0.8424, 0.0578",
+    "w/o JSD": "IJCAI 0.7703/0.8490, 0.3179; NL 0.7028/0.8348, 0.0567",
+}
+
+
+def movielens(cache=None):
+    frame, _, _ = load_movielens_100k(fetch_movielens_100k(cache))
+    frame["ok"] = (frame["rating"] >= 3).astype("int64")
+    parts = split(frame, (0.8, 0.1, 0.1), seed=0)
+    schema, _ = movielens_schema(parts[0].drop(columns=["ok"]))
+    parts = [p.drop(columns=["rating", "timestamp"]) for p in parts]
+    return parts, schema, [Task("ok"), Task("like")]
+
+
+def synthetic():
+    frame, schema, tasks = ctr_synthetic(100_000, seed=0)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("p_")])
+    return split(frame, (0.8, 0.1, 0.1), seed=0), schema, tasks
+
+
+def evaluate(name, schema, tasks, parts, seed, **hparams):
+    train, valid, test = parts
+    keras.utils.set_random_seed(seed)
+    model = zoo.build(name, schema, tasks, **hparams)
+    started = time.time()
+    history = tfmtl.fit(model, train, validation=valid, seed=seed, **TRAIN)
+    out = model.predict(test, batch_size=8192, verbose=0)
+    result = {"epochs": len(history.history["loss"]), "seconds": time.time() - started,
+              "parameters": int(model.count_params())}
+    losses = []
+    for task in tasks:
+        y, p = test[task.name].to_numpy(), np.clip(out[task.name][:, 0], 1e-7, 1 - 1e-7)
+        result[f"{task.name}_auc"] = roc_auc(y, p)
+        losses.append(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))))
+    result["mtl_loss"] = float(np.mean(losses))
+    return result
+
+
+def run_data(data_name, seeds, variants, out_dir, cache):
+    parts, schema, tasks = movielens(cache) if data_name == "movielens" else synthetic()
+    rows, searched = [], {}
+    for variant in variants:
+        print(f"{data_name}: search {variant}", flush=True)
+        architecture, history = search(schema, tasks, parts[0], parts[1], variant=variant,
+                                       seed=0, verbose=1, **SEARCH)
+        label = "automtl" if variant == "automtl" else variant
+        searched[label] = {"architecture": json.loads(architecture.to_json()), "history": history}
+        print(architecture.summary(), flush=True)
+        print(f"  search: {architecture.info['seconds']:.0f} s, peak RSS "
+              f"{architecture.info['peak_rss_mib']:.0f} MiB", flush=True)
+        if out_dir and variant == "automtl":
+            architecture.save(os.path.join(out_dir, f"automtl_{data_name}_architecture.json"))
+            architecture.draw(os.path.join(out_dir, f"automtl_{data_name}_architecture.png"))
+        for seed in seeds:
+            result = evaluate("automtl", schema, tasks, parts, seed, architecture=architecture)
+            rows.append(dict(data=data_name, model=label, seed=seed, **result))
+            print(f"    {label} seed {seed}: " + ", ".join(
+                f"{t.name} AUC {result[f'{t.name}_auc']:.4f}" for t in tasks)
+                  + f", MTL-Loss {result['mtl_loss']:.4f}", flush=True)
+    for name, hparams in BASELINES.items():
+        for seed in seeds:
+            result = evaluate(name, schema, tasks, parts, seed, **hparams)
+            rows.append(dict(data=data_name, model=name, seed=seed, **result))
+            print(f"    {name} seed {seed}: " + ", ".join(
+                f"{t.name} AUC {result[f'{t.name}_auc']:.4f}" for t in tasks)
+                  + f", MTL-Loss {result['mtl_loss']:.4f}", flush=True)
+        if out_dir:
+            pd.DataFrame(rows).to_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"),
+                                      index=False)
+    return pd.DataFrame(rows), searched, tasks
+
+
+def table(frame, tasks, searched, title):
+    columns = [f"{t.name}_auc" for t in tasks] + ["mtl_loss"]
+    lines = [title, "", "| model | " + " | ".join(columns) + " | parameters | epochs | search s "
+             "| peak RSS MiB | paper (Table 3) |", "|---" * (len(columns) + 6) + "|"]
+    for model, block in frame.groupby("model", sort=False):
+        cells = [f"{block[c].mean():.4f} ± {block[c].std():.4f}" for c in columns]
+        info = searched.get(model, {}).get("architecture", {}).get("info", {})
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {int(block.parameters.mean())} | "
+                     f"{block.epochs.mean():.1f} | {info.get('seconds', float('nan')):.0f} | "
+                     f"{info.get('peak_rss_mib', float('nan')):.0f} | {PAPER.get(model, '')} |")
+    best = {c: frame.groupby("model")[c].mean() for c in columns}
+    baseline = [m for m in BASELINES if m in best[columns[0]]]
+    if "automtl" in best[columns[0]] and baseline:
+        parts = []
+        for c in columns:
+            ours = best[c]["automtl"]
+            top = (best[c][baseline].min() if c == "mtl_loss" else best[c][baseline].max())
+            better = ours < top if c == "mtl_loss" else ours > top
+            parts.append(f"{c}: AutoMTL {ours:.4f} vs best baseline {top:.4f} "
+                         f"({'better' if better else 'not better'})")
+        lines += ["", "Against the best baseline (means over seeds): " + "; ".join(parts)]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="movielens,synthetic")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ablations", default="movielens",
+                        help="data sets on which the ablations are searched too")
+    parser.add_argument("--cache")
+    parser.add_argument("--out", help="directory for automtl.md, CSV, JSON and drawings")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    sections, raw = [], {}
+    for data_name in args.data.split(","):
+        variants = ("automtl",) + (ABLATIONS if data_name in args.ablations.split(",") else ())
+        frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache)
+        raw[data_name] = searched
+        title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
+                 " (retrained from scratch; the search ran once, seed 0)")
+        sections += [table(frame, tasks, searched, title), ""]
+        arch = searched["automtl"]["architecture"]
+        sections += ["Derived architecture:", "", "```",
+                     f"interaction: {arch['interaction']}"]
+        sections += [f"expert {i}: {' -> '.join(ops)}" for i, ops in enumerate(arch["experts"])]
+        sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
+        sections += ["```", ""]
+    report = "\n".join(sections)
+    print("\n" + report)
+    if args.out:
+        with open(os.path.join(args.out, "automtl.md"), "w") as f:
+            f.write(report + "\n")
+        with open(os.path.join(args.out, "automtl.json"), "w") as f:
+            json.dump(raw, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
