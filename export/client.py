@@ -1,6 +1,7 @@
 """Clients of a TF Serving model: gRPC (PredictionService) or REST (`:predict`)."""
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -16,6 +17,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfmtl.schema.names import internal_name
+
 
 class ServingError(RuntimeError):
     """The server did not answer, or answered with an error."""
@@ -24,21 +27,26 @@ class ServingError(RuntimeError):
 _KINDS = {tf.string: "U", tf.int64: "i", tf.int32: "i", tf.float32: "f", tf.float64: "f"}
 
 
-def build_request(features, specs, model_name, signature_name="serving_default", version=None):
+def build_request(features, specs, model_name, signature_name="serving_default", version=None,
+                  names=None):
     """A `PredictRequest` from a dict of Python/NumPy values.
 
     Args:
-        features: dict of input name to a value or a list/array of values
-            (one per row; a scalar is a batch of one).
-        specs: dict of input name to `tf.DType` (the signature's inputs).
+        features: dict of column name (or signature input) to a value or a
+            list/array of values (one per row; a scalar is a batch of one).
+        specs: dict of signature input to `tf.DType` (the signature's inputs).
         model_name: str. The model's name in the server.
         signature_name: str. Defaults to `"serving_default"`.
         version: int or `None` (the newest).
+        names: dict of column name to signature input (the export's
+            `tfmtl_names.json` `features`), or `None` to derive them with
+            `tfmtl.schema.names.internal_name`, the rule the export used.
 
     Raises:
         ValueError: a feature is missing, unknown, of the wrong dtype, or
             the features' lengths differ.
     """
+    features = _by_signature_input(features, specs, names)
     missing = sorted(set(specs) - set(features))
     if missing:
         raise ValueError(f"Missing feature(s) {missing}; the signature takes {sorted(specs)}")
@@ -58,6 +66,23 @@ def build_request(features, specs, model_name, signature_name="serving_default",
     if len(set(lengths.values())) > 1:
         raise ValueError(f"Features have different lengths: {lengths}")
     return request
+
+
+def _by_signature_input(features, specs, names):
+    """`features` keyed by signature input: column names are translated."""
+    renamed = {}
+    for column, values in features.items():
+        if column in specs:
+            target = column
+        elif names is not None and column in names:
+            target = names[column]
+        else:
+            target = internal_name(column)
+        if target in renamed:
+            raise ValueError(f"Features {column!r} and another name the same signature "
+                             f"input {target!r}.")
+        renamed[target] = values
+    return renamed
 
 
 def _array(value, name, dtype):
@@ -80,6 +105,26 @@ def _array(value, name, dtype):
     return values.astype(dtype.as_numpy_dtype)
 
 
+def name_inputs(message, inputs, names=None):
+    """Adds the feature's name to TensorFlow's `input #N(zero-based)` in an error message.
+
+    TensorFlow numbers a signature's inputs in sorted order of their keys;
+    `inputs` are those keys, `names` the export's column -> key mapping.
+    """
+    columns = {key: column for column, key in (names or {}).items()}
+
+    def named(match):
+        index = int(match.group(1))
+        if index >= len(inputs):
+            return match.group(0)
+        key = inputs[index]
+        column = columns.get(key, key)
+        label = f"feature {column!r}" + (f" (signature input {key!r})" if column != key else "")
+        return f"{match.group(0)} [{label}]"
+
+    return re.sub(r"input #(\d+)(?:\(zero-based\))?", named, str(message))
+
+
 def parse_response(response):
     """A dict of output name to NumPy array, from a `PredictResponse`."""
     return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
@@ -96,6 +141,10 @@ class Client:
             (model metadata) once.
         signature_name: str. Defaults to `"serving_default"`.
         timeout: float. Seconds before a call fails. Defaults to `5.0`.
+        names: the export's names (a version directory holding
+            `assets.extra/tfmtl_names.json`, or that file's dict), so that
+            features are given by column name (`"Clothing ID"`); without it
+            column names are translated by the same rule the export used.
 
     Example (with a server running):
 
@@ -104,7 +153,15 @@ class Client:
         # {"click": array([...]), "like": array([...])}
     """
 
-    def __init__(self, target, model_name, specs=None, signature_name="serving_default", timeout=5.0):
+    def __init__(self, target, model_name, specs=None, signature_name="serving_default", timeout=5.0,
+                 names=None):
+        if isinstance(names, str):
+            from export.saved_model import read_names
+
+            path, names = names, read_names(names)
+            if names is None:
+                raise ValueError(f"No tfmtl_names.json under {path}")
+        self.names = None if names is None else dict(names["features"])
         self.target = target
         self.model_name = model_name
         self.signature_name = signature_name
@@ -123,7 +180,8 @@ class Client:
 
     def predict(self, features, version=None):
         """`{output: np.ndarray}` for the rows in `features`."""
-        request = build_request(features, self.specs, self.model_name, self.signature_name, version)
+        request = build_request(features, self.specs, self.model_name, self.signature_name, version,
+                                names=self.names)
         if self.rest:
             return self._rest_predict(request, version)
         response = self._call(self._stub.Predict, request)
@@ -140,6 +198,7 @@ class Client:
             raise self._error(error.code(), error.details()) from None
 
     def _error(self, code, details):
+        details = name_inputs(details, sorted(self._specs or {}), self.names)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return ServingError(f"{self.target} did not answer within {self.timeout:g} s")
         if code == grpc.StatusCode.UNAVAILABLE:
@@ -191,6 +250,7 @@ class Client:
             if error.code == 404:
                 raise ServingError(
                     f"The server at {self.target} has no model {self.model_name!r}: {detail}") from None
+            detail = name_inputs(detail, sorted(self._specs or {}), self.names)
             raise ServingError(f"{self.target} answered HTTP {error.code}: {detail}") from None
         except (socket.timeout, TimeoutError):
             raise ServingError(f"{self.target} did not answer within {self.timeout:g} s") from None

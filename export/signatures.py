@@ -9,14 +9,38 @@ EXAMPLES_SIGNATURE = "predict_examples"
 
 
 def input_specs(schema):
-    """One `(batch,)` `TensorSpec` per raw feature, in the dtype users send."""
-    return {f.name: tf.TensorSpec((None,), tf.as_dtype(f.dtype), name=f.name) for f in schema}
+    """One `(batch,)` `TensorSpec` per raw feature, in the dtype users send.
+
+    Keyed by the user's column name; the spec's name, the signature
+    argument, is the feature's internal name (`schema.internal_names`).
+    """
+    return {
+        f.name: tf.TensorSpec((None,), tf.as_dtype(f.dtype), name=schema.internal_names[f.name])
+        for f in schema
+    }
 
 
 def serving_outputs(model, features):
-    """`{task: (batch,)}` for every served task; auxiliary heads are left out."""
+    """`{task name: (batch,)}` for every served task; auxiliary heads are left out."""
     outputs = model(features, training=False)
-    return {t.name: tf.reshape(outputs[t.name], [-1]) for t in model.tasks if not t.auxiliary}
+    return {
+        t.name: tf.reshape(outputs[model.output_keys[t.name]], [-1])
+        for t in model.tasks if not t.auxiliary
+    }
+
+
+def names_asset(model):
+    """What the export's `assets.extra/tfmtl_names.json` holds.
+
+    `features`: each feature's column name -> its `serving_default`
+    argument; `examples`: the `tf.Example` keys (the column names);
+    `outputs`: the served outputs (task names, as the signatures return them).
+    """
+    return {
+        "features": dict(model.schema.internal_names),
+        "examples": list(model.schema.names),
+        "outputs": [t.name for t in model.tasks if not t.auxiliary],
+    }
 
 
 def example_features(schema, serialized):

@@ -102,3 +102,45 @@ def roundtrip_model(model, x):
     outputs = served.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
     from_saved = {k: v.numpy() for k, v in outputs.items()}
     return original, from_keras, from_saved, reloaded
+
+
+def example_architecture(tasks, small=True):
+    """An AutoMTL architecture for `tasks` (the `automtl` model needs one): small, or the
+    authors' widths (embedding 16, experts 64, towers [128, 64])."""
+    from tfmtl.search import Architecture
+
+    names = [t if isinstance(t, str) else t.name for t in tasks
+             if isinstance(t, str) or (t.loss_weight > 0 and not t.auxiliary)]
+    return Architecture(tasks=names, interaction="cross_1",
+                        experts=[["gating", "conv_3"], ["mlp_16", "skip"], ["conv_5", "gating"]],
+                        task_experts={n: [i % 3, (i + 1) % 3] for i, n in enumerate(names)},
+                        embedding_dim=4 if small else 16, units=8 if small else 64,
+                        tower_units=(8,) if small else (128, 64))
+
+
+def required_hparams(name, tasks, small=True):
+    """What model `name` cannot be built without (`automtl`: an architecture)."""
+    return {"architecture": example_architecture(tasks, small)} if name == "automtl" else {}
+
+
+def tiny_hparams(name, tasks=None):
+    """Model `name`'s hyperparameters shrunk for fast tests: widths 8, two experts, embedding 4."""
+    import zoo
+
+    if name == "automtl":
+        return required_hparams(name, tasks or ())
+
+    def shrink(key, value):
+        if isinstance(value, dict):
+            return {k: shrink(k, v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+            return tuple(shrink(key, v) for v in value)
+        if key.endswith("units") and isinstance(value, (list, tuple)) and value:
+            return (8,) * len(value)
+        if key in ("num_experts", "num_shared_experts") and isinstance(value, int):
+            return min(value, 2)
+        if key == "embedding_dim":
+            return 4
+        return value
+
+    return {k: shrink(k, v) for k, v in zoo.hparams(name).items()}

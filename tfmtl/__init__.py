@@ -17,6 +17,8 @@ if keras.backend.backend() != "tensorflow":  # e.g. keras was imported first, wi
 
 from tfmtl import data, layers, schema  # noqa: E402
 from tfmtl.models import MultiTaskModel  # noqa: E402
+from tfmtl.training import fit  # noqa: E402
+from tfmtl import mfh, search, selection  # noqa: E402,F401  (every serialisable class registered)
 from tfmtl.schema import (  # noqa: E402
     DenseFeature,
     Schema,
@@ -27,3 +29,13 @@ from tfmtl.schema import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+
+
+def load_model(path, **kwargs):
+    """`keras.saving.load_model` for tfmtl models.
+
+    Keras resolves the classes of a `.keras` file from what is imported
+    (it imports no package but its own), so a saved tfmtl model loads once
+    `tfmtl` is imported; this function is that import plus the load.
+    """
+    return keras.saving.load_model(path, **kwargs)

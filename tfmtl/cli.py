@@ -32,27 +32,56 @@ def _parser():
     models.set_defaults(run=_models)
 
     train = commands.add_parser("train", help="train, evaluate on a held-out split, export")
-    train.add_argument("--model", default="ple", help="a name from `python -m tfmtl models`")
-    train.add_argument(
-        "--data", default="movielens-100k",
-        help="movielens-100k, synthetic, or a .parquet/.csv file (with --labels)",
-    )
-    train.add_argument("--labels", help="label columns of a file, comma-separated")
-    train.add_argument("--masks", default="", help="task=mask_column pairs, comma-separated")
+    _data_arguments(train)
     train.add_argument("--epochs", type=int, default=20, help="most epochs (early stopping)")
     train.add_argument("--batch-size", type=int, default=512)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--patience", type=int, default=2, help="early-stopping patience")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--set", action="append", default=[], metavar="NAME=VALUE",
-        help="a model hyperparameter, VALUE in JSON (e.g. --set num_experts=4)",
-    )
+    train.add_argument("--select", metavar="K", type=_k,
+                       help="MultiSFS first: keep K fields per task (a count, or a fraction)")
+    train.add_argument("--selection", metavar="FILE",
+                       help="train on a saved selection (from `python -m tfmtl select --out`)")
+    train.add_argument("--architecture", metavar="FILE",
+                       help="train the architecture of `python -m tfmtl search --out` (model automtl)")
     train.add_argument("--export", metavar="DIR", help="write a versioned SavedModel here")
     train.add_argument("--save", metavar="PATH", help="write the trained model as .keras")
-    train.add_argument("--cache", help="where downloaded data sets are kept")
+    train.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="save the training state here; a new run with it resumes")
+    train.add_argument("--checkpoint-every", default="epoch",
+                       help="'epoch' (default) or a number of steps between checkpoints")
+    train.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
+
+    select = commands.add_parser(
+        "select", help="MultiSFS feature selection per task (or a baseline selector)")
+    _data_arguments(select)
+    select.add_argument("--k", type=_k, default=0.7,
+                        help="fields kept per task: a count, or a fraction of the fields")
+    select.add_argument("--method", default="multisfs",
+                        help="multisfs, multisfs-1, multisfs-2, multisfs-3, chi2 or lasso")
+    select.add_argument("--batches", type=int, default=5, help="mini-batches of the saliency")
+    select.add_argument("--batch-size", type=int, default=2048)
+    select.add_argument("--out", metavar="FILE", help="write the selection as JSON")
+    select.add_argument("--plot", metavar="DIR", help="write importance and relation heatmaps")
+    select.set_defaults(run=_select)
+
+    searcher = commands.add_parser(
+        "search", help="AutoMTL architecture search, then the derived architecture")
+    _data_arguments(searcher, model=False)
+    searcher.add_argument("--epochs", type=int, default=15, help="search epochs")
+    searcher.add_argument("--warmup", type=int, default=5, help="epochs with beta frozen")
+    searcher.add_argument("--experts", type=int, default=8)
+    searcher.add_argument("--blocks", type=int, default=3, help="choice blocks per expert")
+    searcher.add_argument("--chosen", type=int, help="experts kept per task (6 for 2 tasks, else 3)")
+    searcher.add_argument("--batch-size", type=int, default=1024)
+    searcher.add_argument("--variant", default="automtl",
+                          help="automtl, or an ablation: 'w/o INT', 'w/o SEL', 'hom Expert', 'w/o JSD'")
+    searcher.add_argument("--out", metavar="FILE", default="architecture.json",
+                          help="where the derived architecture is written (JSON)")
+    searcher.add_argument("--plot", metavar="PNG", help="draw the derived architecture")
+    searcher.add_argument("--quiet", action="store_true")
+    searcher.set_defaults(run=_search)
 
     exporter = commands.add_parser("export", help="export a saved .keras model for TF Serving")
     exporter.add_argument("--model-dir", required=True,
@@ -67,6 +96,111 @@ def _parser():
     check.add_argument("--base-dir", required=True)
     check.set_defaults(run=_serve_check)
     return parser
+
+
+def _data_arguments(parser, model=True):
+    if model:
+        parser.add_argument("--model", help="a name from `python -m tfmtl models` (default: ple)")
+    parser.add_argument(
+        "--data", default="movielens-100k",
+        help="movielens-100k, synthetic, or a .parquet/.csv file (with --labels)",
+    )
+    parser.add_argument("--labels", help="label columns of a file, comma-separated")
+    parser.add_argument("--masks", default="", help="task=mask_column pairs, comma-separated")
+    parser.add_argument("--exclude", default="",
+                        help="columns of a file that are no features (other outcomes, ids), "
+                             "comma-separated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a model hyperparameter, VALUE in JSON (e.g. --set num_experts=4)",
+    )
+    parser.add_argument("--cache", help="where downloaded data sets are kept")
+
+
+def _k(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K must be a count or a fraction; received {text!r}")
+    if value.is_integer() and value >= 1:
+        return int(value)
+    if 0.0 < value < 1.0:
+        return value
+    raise argparse.ArgumentTypeError(f"K must be a count >= 1 or a fraction in (0, 1); "
+                                     f"received {text!r}")
+
+
+def _prepared(args, model=None):
+    """Model name check, hyperparameters, the 80/10/10 split, schema and tasks."""
+    import zoo
+
+    model = model or args.model or "ple"
+    if model not in zoo.list():
+        raise UsageError(f"unknown model {model!r}; known models: {', '.join(zoo.list())}")
+    hparams = _hparams(args.set)
+    from tfmtl.data import split
+
+    frame, schema_of = _load(args)
+    train, valid, test = split(frame, (0.8, 0.1, 0.1), seed=args.seed)
+    schema, tasks = schema_of(train)
+    if schema.report is not None:
+        print(f"Schema ({len(schema)} features, inferred from the training split):\n"
+              f"{schema.report}\n")
+        schema.report.shown = True
+    return hparams, (train, valid, test), schema, tasks
+
+
+def _select(args):
+    from tfmtl.selection import plot_importance, plot_relations, select_fields
+
+    args.model = args.model or "ple"
+    hparams, (train, _, _), schema, tasks = _prepared(args)
+    selection = select_fields(args.model, schema, tasks, train, k=args.k, method=args.method,
+                              hparams=hparams, batches=args.batches, batch_size=args.batch_size,
+                              seed=args.seed)
+    _print_selection(selection)
+    if args.out:
+        selection.save(args.out)
+        print(f"wrote {args.out}")
+    if args.plot:
+        directory = pathlib.Path(args.plot)
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {plot_importance(selection, directory / 'importance.png')}")
+        if selection.relations:
+            print(f"wrote {plot_relations(selection, directory / 'relations.png')}")
+    return 0
+
+
+def _search(args):
+    from tfmtl.search import search
+
+    _, (train, valid, _), schema, tasks = _prepared(args, model="automtl")
+    print(f"AutoMTL search on {args.data}: {len(train)} train / {len(valid)} validation rows, "
+          f"{len(schema)} features, tasks {[t.name for t in tasks]}")
+    architecture, _ = search(schema, tasks, train, valid, epochs=args.epochs, warmup=args.warmup,
+                             num_experts=args.experts, blocks=args.blocks, chosen=args.chosen,
+                             batch_size=args.batch_size, variant=args.variant, seed=args.seed,
+                             verbose=0 if args.quiet else 1)
+    print(architecture.summary())
+    info = architecture.info
+    print(f"search: {info['seconds']:.0f} s, peak memory {info['peak_rss_mib']:.0f} MiB")
+    architecture.save(args.out)
+    print(f"wrote {args.out}; train it with: python -m tfmtl train --data {args.data} "
+          f"--architecture {args.out}")
+    if args.plot:
+        print(f"wrote {architecture.draw(args.plot)}")
+    return 0
+
+
+def _print_selection(selection):
+    print(selection.summary())
+    info = selection.info
+    timing = [f"{k[8:]} {info[k]:.1f} s" for k in ("seconds_saliency", "seconds_gnn",
+                                                   "seconds_scores", "seconds_training")
+              if info.get(k)]
+    if timing:
+        print(f"  time: {', '.join(timing)}")
 
 
 def _export(args):
@@ -87,9 +221,11 @@ def _export(args):
         raise UsageError(f"{path} is not a tfmtl model (no schema and tasks)")
     sample = _read(pathlib.Path(args.sample)) if args.sample else None
     if sample is None:
-        print("note: no --sample, so no warm-up requests are written", file=sys.stderr)
+        print("note: no --sample: the warm-up requests hold rows made from the schema",
+              file=sys.stderr)
     target = save(model, args.base_dir, version=args.version, sample=sample)
     print(f"exported {path} to {target}")
+    _print_names(model)
     return 0
 
 
@@ -120,39 +256,59 @@ def _models(args):
 def _train(args):
     import zoo
 
-    if args.model not in zoo.list():
-        raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(zoo.list())}")
-    hparams = _hparams(args.set)
     if args.epochs < 1 or args.batch_size < 1:
         raise UsageError("--epochs and --batch-size must be positive")
+    if args.architecture is None:
+        args.model = args.model or "ple"
+    if args.select is not None and args.selection:
+        raise UsageError("give --select or --selection, not both")
+    _check_outputs(args)
+    if args.architecture:
+        if args.model not in (None, "automtl"):
+            raise UsageError(f"--architecture trains the automtl model, not {args.model!r}")
+        args.model = "automtl"
+        if not pathlib.Path(args.architecture).exists():
+            raise UsageError(f"no architecture file {args.architecture}")
+    hparams, (train, valid, test), schema, tasks = _prepared(args)
 
     import keras
 
-    from tfmtl.data import split, to_dataset
+    import tfmtl
 
-    frame, schema_of = _load(args)
-    train, valid, test = split(frame, (0.8, 0.1, 0.1), seed=args.seed)
-    schema, tasks = schema_of(train)
+    selection = None
+    if args.selection:
+        from tfmtl.selection import Selection
+
+        selection = Selection.load(args.selection)
+    elif args.select is not None:
+        from tfmtl.selection import select_fields
+
+        selection = select_fields(args.model, schema, tasks, train, k=args.select,
+                                  hparams=hparams, seed=args.seed)
+    if selection is not None:
+        _print_selection(selection)
+    if args.architecture:
+        hparams["architecture"] = args.architecture
     keras.utils.set_random_seed(args.seed)
-    model = zoo.build(args.model, schema, tasks, **hparams)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    model = zoo.build(args.model, schema, tasks, selection=selection, **hparams)
     print(f"{args.model} on {args.data}: {len(train)} train / {len(valid)} validation / "
           f"{len(test)} test rows, {len(schema)} features, tasks {[t.name for t in tasks]}")
     started = time.time()
-    model.fit(
-        to_dataset(train, schema, model.tasks, args.batch_size, seed=args.seed),
-        validation_data=to_dataset(valid, schema, model.tasks, 8192, shuffle=False),
-        epochs=args.epochs,
-        verbose=0 if args.quiet else 1,
-        callbacks=[keras.callbacks.EarlyStopping(
-            "val_loss", patience=args.patience, restore_best_weights=True)],
-    )
+    every = args.checkpoint_every
+    if every != "epoch":
+        if not every.isdigit() or int(every) < 1:
+            raise UsageError(f"--checkpoint-every takes 'epoch' or a number of steps; "
+                             f"received {every!r}")
+        every = int(every)
+    tfmtl.fit(model, train, validation=valid, epochs=args.epochs, batch_size=args.batch_size,
+              patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
+              verbose=0 if args.quiet else 1, checkpoint_dir=args.checkpoint_dir,
+              checkpoint_every=every, tensorboard=args.tensorboard)
     elapsed = time.time() - started
-    results = model.evaluate(
-        to_dataset(test, schema, model.tasks, 8192, shuffle=False), verbose=0, return_dict=True
-    )
+    results = model.evaluate(model.dataset(test, 8192, shuffle=False), verbose=0,
+                             return_dict=True)
     print(f"\nTest metrics ({len(test)} held-out rows, {elapsed:.0f} s training):")
-    print(metrics_table(model.tasks, results))
+    print(metrics_table(model, results))
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
@@ -161,16 +317,43 @@ def _train(args):
 
         path = save(model, args.export, sample=test.head(16))
         print(f"exported SavedModel {path}")
+        _print_names(model)
     return 0
 
 
-def metrics_table(tasks, results):
+def _check_outputs(args):
+    """Before any training: the places --export and --save write must be usable."""
+    if args.export:
+        target = pathlib.Path(args.export)
+        if target.exists() and not target.is_dir():
+            raise UsageError(f"--export {target} is a file; give a directory (TF Serving's base "
+                             "path: versions go in numbered folders inside it)")
+    if args.save:
+        target = pathlib.Path(args.save)
+        if target.suffix != ".keras":
+            raise UsageError(f"--save writes a .keras file; received {target}")
+        if not target.parent.exists():
+            raise UsageError(f"--save: the folder {target.parent} does not exist")
+        if target.exists():
+            raise UsageError(f"--save {target} exists; remove it or choose another path")
+
+
+def _print_names(model):
+    renamed = {c: k for c, k in model.names["features"].items() if c != k}
+    for column, key in renamed.items():
+        print(f"  feature {column!r} is the signature input {key}")
+    if renamed:
+        print("  (the mapping is in assets.extra/tfmtl_names.json; export.Client reads it)")
+
+
+def metrics_table(model, results):
     """A text table of the per-task metrics in `results` (evaluate's dict)."""
     rows = [("task", "kind", "metric", "value")]
-    for task in tasks:
-        for key, value in results.items():
-            if key.startswith(f"{task.name}_") and not key.endswith("_loss"):
-                rows.append((task.name, task.kind, key[len(task.name) + 1:], f"{value:.4f}"))
+    by_task = model.metrics_by_task(results)
+    for task in model.tasks:
+        for metric, value in by_task.get(task.name, {}).items():
+            if metric != "loss" and not metric.endswith("_loss"):
+                rows.append((task.name, task.kind, metric, f"{value:.4f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -221,13 +404,36 @@ def _load(args):
         raise UsageError(
             f"label column(s) {missing} not in {path.name}; its columns: {list(frame.columns)}"
         )
-    masks = dict(p.split("=", 1) for p in args.masks.split(",") if "=" in p)
+    masks = _masks(args.masks, labels, frame)
+    exclude = [c.strip() for c in (args.exclude or "").split(",") if c.strip()]
+    unknown = [c for c in exclude if c not in frame.columns]
+    if unknown:
+        raise UsageError(f"--exclude names column(s) {unknown} not in {path.name}")
     from tfmtl.data.arrays import validate
     from tfmtl.schema.task import Task
 
     # Checked on the whole file so that a bad label is named before any training.
     validate(frame, None, [Task(c, "regression", label=c, mask=masks.get(c)) for c in labels])
-    return frame, lambda train: infer_schema(train, labels=labels, masks=masks)
+    return frame, lambda train: infer_schema(train, labels=labels, masks=masks, exclude=exclude)
+
+
+def _masks(text, labels, frame):
+    """`--masks task=column,...`, parsed strictly."""
+    masks = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        task, sep, column = pair.partition("=")
+        task, column = task.strip(), column.strip()
+        if not sep or not task or not column:
+            raise UsageError(f"--masks takes task=mask_column pairs separated by commas; "
+                             f"received {pair!r}")
+        if task not in labels:
+            raise UsageError(f"--masks names task {task!r}, which is not in --labels {labels}")
+        if column not in frame.columns:
+            raise UsageError(f"--masks names column {column!r}, which is not in the data")
+        masks[task] = column
+    return masks
 
 
 def _read(path):

@@ -2,11 +2,11 @@ from tfmtl.layers.adaptive_information_transfer import AdaptiveInformationTransf
 from tfmtl.layers.label_constraint import LabelConstraint
 from tfmtl.layers.mlp import MLP
 from tfmtl.layers.task_head import TaskHead
-from zoo.blocks import encode, finish, raw_inputs
+from zoo.blocks import finish, key, raw_inputs, task_inputs
 from zoo.registry import register
 
 
-@register("aitm")
+@register("aitm", sharing="none")
 def aitm(
     schema,
     tasks,
@@ -14,6 +14,7 @@ def aitm(
     tower_units=(128, 64, 32),
     tower_dropout=(0.1, 0.3, 0.3),
     constraint_weight=0.6,
+    selection=None,
 ):
     """Adaptive Information Transfer Multi-task framework (Xi et al., KDD 2021).
 
@@ -29,6 +30,7 @@ def aitm(
         tower_units: list of int. Defaults to `(128, 64, 32)`, the authors'.
         tower_dropout: float or list. Defaults to `(0.1, 0.3, 0.3)`.
         constraint_weight: float. `alpha`. Defaults to `0.6`.
+        selection: a MultiSFS selection: each task's tower reads its fields.
     """
     if len(tasks) < 2 or any(t.kind != "binary" for t in tasks):
         raise ValueError(
@@ -37,21 +39,21 @@ def aitm(
         )
     last_dropout = tower_dropout[-1] if isinstance(tower_dropout, (list, tuple)) else tower_dropout
     inputs = raw_inputs(schema)
-    x = encode(schema, inputs, embedding_dim)
+    xs = task_inputs(schema, inputs, embedding_dim, tasks, selection)
     outputs, z, previous = {}, None, None
     for t, task in enumerate(tasks):
-        q = MLP(tower_units, dropout=tower_dropout, name=f"{task.name}_tower")(x)
+        q = MLP(tower_units, dropout=tower_dropout, name=f"{key(task)}_tower")(xs[t])
         if z is None:
             z = q
         else:
-            p = MLP([tower_units[-1]], dropout=last_dropout, name=f"{tasks[t - 1].name}_transfer")(z)
-            z = AdaptiveInformationTransfer(name=f"{task.name}_ait")(q, p)
+            p = MLP([tower_units[-1]], dropout=last_dropout,
+                    name=f"{key(tasks[t - 1])}_transfer")(z)
+            z = AdaptiveInformationTransfer(name=f"{key(task)}_ait")(q, p)
         if previous is None:
-            outputs[task.name] = previous = TaskHead("binary", name=task.name)(z)
+            outputs[key(task)] = previous = TaskHead("binary", name=key(task))(z)
         else:
-            prediction = TaskHead("binary", name=f"{task.name}_head")(z)
-            outputs[task.name] = LabelConstraint(constraint_weight, name=task.name)(
-                previous, prediction
-            )
+            prediction = TaskHead("binary", name=f"{key(task)}_head")(z)
+            outputs[key(task)] = LabelConstraint(constraint_weight, name=key(task),
+                                                 dtype=prediction.dtype)(previous, prediction)
             previous = prediction
     return finish("aitm", inputs, outputs, schema, tasks)

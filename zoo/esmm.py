@@ -3,12 +3,13 @@ import keras
 from tfmtl.layers.mlp import MLP
 from tfmtl.layers.task_head import TaskHead
 from tfmtl.schema.task import Task
-from zoo.blocks import encode, finish, raw_inputs
+from zoo.blocks import finish, key, raw_inputs, task_inputs
 from zoo.registry import register
 
 
-@register("esmm")
-def esmm(schema, tasks, embedding_dim=18, tower_units=(360, 200, 80), dropout=0.0, ctcvr="ctcvr"):
+@register("esmm", sharing="none")
+def esmm(schema, tasks, embedding_dim=18, tower_units=(360, 200, 80), dropout=0.0, ctcvr="ctcvr",
+         selection=None):
     """Entire Space Multi-task Model (Ma et al., SIGIR 2018).
 
     Takes two binary tasks, CTR then CVR. Both towers read the shared
@@ -26,6 +27,7 @@ def esmm(schema, tasks, embedding_dim=18, tower_units=(360, 200, 80), dropout=0.
             the paper's.
         dropout: float. Dropout in the towers.
         ctcvr: str. Name of the CTCVR output. Defaults to `"ctcvr"`.
+        selection: a MultiSFS selection: each tower reads its task's fields.
     """
     if len(tasks) != 2 or any(t.kind != "binary" for t in tasks):
         raise ValueError(
@@ -41,11 +43,11 @@ def esmm(schema, tasks, embedding_dim=18, tower_units=(360, 200, 80), dropout=0.
              loss_weight=cvr.loss_weight),
     ]
     inputs = raw_inputs(schema)
-    x = encode(schema, inputs, embedding_dim)
+    x_ctr, x_cvr = task_inputs(schema, inputs, embedding_dim, (ctr, cvr), selection)
     p_ctr, p_cvr = (
-        TaskHead("binary", name=t.name)(MLP(tower_units, dropout=dropout, name=f"{t.name}_tower")(x))
-        for t in (ctr, cvr)
+        TaskHead("binary", name=key(t))(MLP(tower_units, dropout=dropout, name=f"{key(t)}_tower")(x))
+        for t, x in ((ctr, x_ctr), (cvr, x_cvr))
     )
-    p_ctcvr = keras.layers.Multiply(name=ctcvr)([p_ctr, p_cvr])
-    outputs = {ctr.name: p_ctr, cvr.name: p_cvr, ctcvr: p_ctcvr}
+    p_ctcvr = keras.layers.Multiply(name=key(trained[2]), dtype=p_ctr.dtype)([p_ctr, p_cvr])
+    outputs = {key(ctr): p_ctr, key(cvr): p_cvr, key(trained[2]): p_ctcvr}
     return finish("esmm", inputs, outputs, schema, trained)

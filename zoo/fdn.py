@@ -3,11 +3,11 @@ import keras
 from tfmtl.layers.decomposition_pairs import DecompositionPairs
 from tfmtl.layers.task_head import TaskHead
 from tfmtl.schema.task import Task
-from zoo.blocks import encode, finish, raw_inputs
+from zoo.blocks import encode, finish, key, raw_inputs
 from zoo.registry import register
 
 
-@register("fdn")
+@register("fdn", sharing="union")
 def fdn(
     schema,
     tasks,
@@ -15,10 +15,11 @@ def fdn(
     num_pairs=2,
     expert_units=(128, 64),
     orthogonal_weight=1.0,
-    normalize_orthogonal=True,
+    orthogonal_form="dsn",
     auxiliary_weight=1.0,
     shared_fusion=True,
     dropout=0.0,
+    selection=None,
 ):
     """Feature Decomposition Network (Zhou, Yu, Luo, Zhang, AAAI 2023).
 
@@ -35,22 +36,25 @@ def fdn(
         num_pairs: int. DCPs per task. Defaults to `2`, the paper's Ali-CCP setting.
         expert_units: list of int. Defaults to `(128, 64)`, the paper's.
         orthogonal_weight: float. `0` removes the orthogonality constraint.
-        normalize_orthogonal: bool. `True` (default): `L_orth` on unit-length
-            expert outputs, divided by the squared batch size (each term is a
-            mean squared cosine, at most 1), so weight 1 sits beside the task
-            losses. `False`: the sum exactly as the paper writes it; its size
-            grows with the batch and the activations (about 3e5 at the
-            start on `fdn_synthetic`, batch 256), and at weight 1 it swamps
-            the task losses: the model does not learn (`bench/fdn.py`).
+        orthogonal_form: `"dsn"` (default) or `"paper"`: how `L_orth`
+            measures each pair's overlap (`tfmtl.layers.DecompositionPairs`):
+            Eq. 2 as written (`"paper"`, grows with the batch and the
+            activations, and with ReLU experts falls mainly by shrinking
+            them) or domain separation networks' difference loss, which FDN
+            takes (`"dsn"`: centred, unit rows, mean of the squared entries).
+            The default is chosen by `bench/fdn.py`'s converged runs (see
+            the README).
         auxiliary_weight: float. `0` removes the auxiliary heads.
         shared_fusion: bool. `False`: task `t` reads only its own pairs'
             task-shared experts (the ablation without task-shared fusion).
         dropout: float. Dropout in the experts.
+        selection: a MultiSFS selection: every pair reads the union of the
+            tasks' fields (the pairs of a task and the shared ones read one input).
     """
     inputs = raw_inputs(schema)
     x = encode(schema, inputs, embedding_dim)
     specific, shared = DecompositionPairs(
-        len(tasks), num_pairs, expert_units, orthogonal_weight, normalize=normalize_orthogonal,
+        len(tasks), num_pairs, expert_units, orthogonal_weight, form=orthogonal_form,
         dropout=dropout, name="pairs",
     )(x)
     width = expert_units[-1]
@@ -63,13 +67,14 @@ def fdn(
         else:
             fused = keras.layers.Reshape((num_pairs * width,))(
                 shared[:, t * num_pairs:(t + 1) * num_pairs])
-        features = keras.layers.Concatenate(name=f"{task.name}_features")([own, fused])
-        outputs[task.name] = TaskHead(task.kind, name=task.name)(features)
+        features = keras.layers.Concatenate(name=f"{key(task)}_features")([own, fused])
+        outputs[key(task)] = TaskHead(task.kind, name=key(task))(features)
         if auxiliary_weight:
             for m in range(num_pairs):
-                name = f"{task.name}_aux_{m}"
-                outputs[name] = TaskHead(task.kind, name=name)(specific[:, t * num_pairs + m])
-                trained.append(Task(name, task.kind, label=task.label, mask=task.mask,
-                                    loss_weight=auxiliary_weight * task.loss_weight,
-                                    auxiliary=True))
+                auxiliary = Task(f"{task.name}_aux_{m}", task.kind, label=task.label,
+                                 mask=task.mask, loss_weight=auxiliary_weight * task.loss_weight,
+                                 auxiliary=True)
+                outputs[key(auxiliary)] = TaskHead(task.kind, name=key(auxiliary))(
+                    specific[:, t * num_pairs + m])
+                trained.append(auxiliary)
     return finish("fdn", inputs, outputs, schema, trained)

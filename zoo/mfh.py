@@ -1,38 +1,25 @@
 """MFH (Liu et al., CIKM 2022): switchers nested into flat, hierarchical and
 multi-faceted trees over faceted tasks."""
 
-from tfmtl.layers.facet_routing import NodeCombiner, PartitionIndex, RoutedOutput
 from tfmtl.layers.mlp import MLP
-from tfmtl.layers.switchers import CGC, MMoE, OMoE, PLE, SharedBottom
+from tfmtl.layers.switchers import switcher_for
 from tfmtl.layers.task_head import TaskHead
-from tfmtl.models.facet_tree import FacetTree
-from tfmtl.schema.facets import FacetedTasks
-from zoo.blocks import encode, finish, raw_inputs
+from tfmtl.mfh import FacetedTasks, FacetTree, NodeCombiner, PartitionIndex, RoutedOutput
+from tfmtl.mfh.tree import is_facet_node
+from tfmtl.schema.names import internal_name
+from zoo.blocks import encode, finish, key, raw_inputs
 from zoo.registry import register
 
-SWITCHERS = {
-    "shared_bottom": SharedBottom,
-    "omoe": OMoE,
-    "mmoe": MMoE,
-    "cgc": CGC,
-    "ple": PLE,
-}
-# The paper's appendix: level 0 Shared-Bottom, level 1 PLE, level 2 CGC. Widths shrink down
-# the tree (library choice: the appendix's widths were not at hand).
+# The paper (Sec. 5.1.2): Shared-Bottom at level 0, PLE at level 1, CGC at level 2 (and
+# below); sizes of its appendix A.4 (tuned MFH): a root of one 512 layer; PLE of 2 extraction
+# levels, 2 experts per branch and 2 shared, one layer of 256 then of 128; CGC of 1 + 1
+# experts of one 128 layer; zero-layer MLPs between levels.
 DEFAULT_SWITCHERS = (
-    {"type": "shared_bottom", "units": (256, 128)},
-    {"type": "ple", "num_levels": 2, "expert_units": (128,)},
-    {"type": "cgc", "expert_units": (64,)},
+    {"type": "shared_bottom", "units": (512,)},
+    {"type": "ple", "num_levels": 2, "num_specific_experts": 2, "num_shared_experts": 2,
+     "expert_units": ((256,), (128,))},
+    {"type": "cgc", "num_specific_experts": 1, "num_shared_experts": 1, "expert_units": (128,)},
 )
-
-
-def switcher_for(spec, num_branches, name):
-    """A switcher from a spec: a name from `SWITCHERS` or `{"type": name, **kwargs}`."""
-    spec = {"type": spec} if isinstance(spec, str) else dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in SWITCHERS:
-        raise ValueError(f"Unknown switcher {kind!r}; choose from {sorted(SWITCHERS)}.")
-    return SWITCHERS[kind](num_branches, name=name, **spec)
 
 
 def _per_level(value, level, nested=False):
@@ -56,11 +43,13 @@ def _tower_units(tower_units, task_name, values):
 def _label(faceted, node):
     if not node:
         return "root"
-    return "_".join(faceted.value_names(f)[v] for f, v in node)
+    if is_facet_node(node):
+        return internal_name(faceted.facet_names[node[0][0]])
+    return internal_name("_".join(faceted.value_names(f)[v] for f, v in node))
 
 
-def build_tree_model(name, kind, schema, tasks, embedding_dim, switchers, branch_units, combine,
-                     tower_units, order, expansion_level, dropout):
+def build_tree_model(name, kind, schema, tasks, embedding_dim, switchers, node_units, combine,
+                     tower_units, order, expansion_level, dropout, loss_normalization):
     faceted = tasks if isinstance(tasks, FacetedTasks) else FacetedTasks(tasks, [])
     missing = [f.column for f in faceted.facets if f.column not in schema.names]
     if missing:
@@ -80,42 +69,44 @@ def build_tree_model(name, kind, schema, tasks, embedding_dim, switchers, branch
     for level in range(tree.depth):
         incoming = {}
         spec = _per_level(switchers, level)
-        units = _per_level(branch_units, level, nested=True)
         for node in tree.levels[level]:
             children = tree.children[node]
             label = _label(faceted, node)
             branches = switcher_for(spec, len(children), f"switch_{label}")(represent[node])
             for child, branch in zip(children, branches):
-                if units:
-                    branch = MLP(units, dropout=dropout,
-                                 name=f"branch_{label}_to_{_label(faceted, child)}")(branch)
                 incoming.setdefault(child, []).append(branch)
+        units = _per_level(node_units, level + 1, nested=True)
         for child in tree.levels[level + 1]:
             parents = incoming[child]
-            represent[child] = NodeCombiner(len(parents), combine,
-                                            name=f"node_{_label(faceted, child)}")((x, parents))
+            label = _label(faceted, child)
+            h = NodeCombiner(len(parents), combine, name=f"node_{label}")((x, parents))
+            if units and level + 1 < tree.depth:  # a node's MLP, before its switcher
+                h = MLP(units, dropout=dropout, name=f"mlp_{label}")(h)
+            represent[child] = h
     outputs = {}
     facet_tasks = {t.name: t for t in faceted.tasks}
     for code in faceted.codes:
         task = facet_tasks[faceted.task_name(code)]
         leaves = [represent[leaf] for leaf in tree.task_leaves[code]]
         h = leaves[0] if len(leaves) == 1 else NodeCombiner(
-            len(leaves), combine, name=f"{task.name}_combine")((x, leaves))
+            len(leaves), combine, name=f"{key(task)}_combine")((x, leaves))
         values = [faceted.value_names(f)[v] for f, v in enumerate(code)]
         units = _tower_units(tower_units, task.name, values)
         if units:
-            h = MLP(units, dropout=dropout, name=f"{task.name}_tower")(h)
-        outputs[task.name] = TaskHead(task.kind, name=task.name)(h)
+            h = MLP(units, dropout=dropout, name=f"{key(task)}_tower")(h)
+        outputs[key(task)] = TaskHead(task.kind, name=key(task))(h)
     routed = faceted.routed_behaviours()
     if routed:
         index = PartitionIndex(faceted.facets, name="partition")(
             {f.column: inputs[f.column] for f in faceted.facets})
         for behaviour in routed:
             b = [b.name for b in faceted.behaviours].index(behaviour.name)
-            names = [faceted.task_name(c) for c in faceted.codes if c[0] == b]
-            outputs[behaviour.name] = RoutedOutput(name=behaviour.name)(
+            names = [internal_name(faceted.task_name(c)) for c in faceted.codes if c[0] == b]
+            outputs[key(behaviour)] = RoutedOutput(name=key(behaviour))(
                 (index, [outputs[n] for n in names]))
-    model = finish(name, inputs, outputs, schema, faceted.tasks)
+    model = finish(name, inputs, outputs, schema, faceted.tasks,
+                   facets=faceted if faceted.facets else None,
+                   loss_normalization=loss_normalization)
     model.facet_tree = tree
     return model
 
@@ -136,60 +127,80 @@ _DOC_ARGS = """
             (one facet: the tasks themselves).
         embedding_dim: int. Defaults to `16`.
         switchers: the switcher of each level (level `k`'s nodes branch to
-            level `k + 1`): a name in `SWITCHERS` or `{"type": name, **kwargs}`,
+            level `k + 1`): a name in `tfmtl.layers.SWITCHERS` or `{"type": name, **kwargs}`,
             one per level (deeper levels reuse the last), or one for all.
-            Defaults to the paper's: Shared-Bottom, PLE, CGC.
-        branch_units: an MLP after each branch of a switcher: one list of
-            widths for all levels or one per level. Defaults to `()` (none).
+            Defaults to the paper's (Sec. 5.1.2, sizes of its appendix A.4):
+            Shared-Bottom (512), PLE (2 levels, 2 + 2 experts of 256 then
+            128), CGC (1 + 1 experts of 128).
+        node_units: the MLP of each node between two switchers (`MLP_{code}`
+            of Eq. 4-5, after the node combines its parents): one list of
+            widths for all levels or one per level. Defaults to `()`: zero
+            layers, the paper's tuned setting.
         combine: how a node (or a task reading several nodes) combines its
             inputs: `"sum"` (default), `"concat"` or `"gate"`.
         tower_units: list of int, or a dict from a task name, behaviour or
             facet value (checked in that order) or `"default"` to widths:
             heterogeneous towers, e.g. `{"new": (16,), "default": (64,)}`.
-            `()` puts the head straight on the node. Defaults to `(64,)`.
-        dropout: float. In branch MLPs and towers. Defaults to `0.0`.
+            `()` puts the head straight on the node. Defaults to `(64, 32)`,
+            the paper's MovieLens setting.
+        dropout: float. In node MLPs and towers. Defaults to `0.0`.
+        loss_normalization: `"per_sample"` (default, the authors' code: the
+            sum of every task's weighted row losses over the number of (row,
+            task) pairs that count in the batch, so a task weighs as many
+            rows as it trains on) or `"per_task"` (each task's loss the mean
+            over its own rows: a small group's rows weigh more).
+        selection: a MultiSFS selection: the tree's root reads the union of the
+            tasks' fields (every node below is shared by several tasks).
 """
 
 
-@register("mfh", facets=True)
+@register("mfh", facets=True, sharing="union")
 @_with_args("""        expansion_level: int. Level the towers read. Defaults to all facets.
 """)
-def mfh(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_units=(),
-        combine="sum", tower_units=(64,), expansion_level=None, dropout=0.0):
+def mfh(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, node_units=(),
+        combine="sum", tower_units=(64, 32), expansion_level=None, dropout=0.0,
+        loss_normalization="per_sample", selection=None):
     """Multi-Faceted Hierarchical MTL (Eq. 5, Fig. 6-7), for any number of facets.
 
-    Level `k` holds a node for every code of `k` facets' values (e.g.
-    `like`, `new`, then `like_new`); a node receives a branch from each node
-    one level up whose code it contains and combines them; towers attach at
+    Level 0: the root switcher, one branch per facet (inter-facet); level 1:
+    one switcher per facet, one branch per value (first-order intra-facet);
+    level 2: one switcher per partition (`like`, `new`), one branch per task
+    containing it (second-order intra-facet); with more facets, level
+    `j + 1` holds every code of `j` facets' values. A node sums the branches
+    of the nodes one level up whose code it contains; towers attach at
     `expansion_level` (default: the number of facets, one node per task) and
-    a task reads every node of that level its code contains. Every behaviour
-    whose tasks cover all partitions also gets a routed output (its name):
-    the score of each row's own partition.
+    a task sums every node of that level its code contains (`like_new` =
+    branch of `like` + branch of `new`). Every behaviour whose tasks cover
+    all partitions also gets a routed output (its name): the score of each
+    row's own partition. See `tfmtl.mfh.FacetTree` for the counts.
     """
-    return build_tree_model("mfh", "mfh", schema, tasks, embedding_dim, switchers, branch_units,
-                            combine, tower_units, None, expansion_level, dropout)
+    return build_tree_model("mfh", "mfh", schema, tasks, embedding_dim, switchers, node_units,
+                            combine, tower_units, None, expansion_level, dropout,
+                            loss_normalization)
 
 
-@register("hmtl", facets=True)
+@register("hmtl", facets=True, sharing="union")
 @_with_args("""        order: list of facet names, the behaviour facet `"behaviour"`
             included. Defaults to behaviour first, then the facets in order.
 """)
-def hmtl(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, branch_units=(),
-         combine="sum", tower_units=(64,), order=None, dropout=0.0):
+def hmtl(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS, node_units=(),
+         combine="sum", tower_units=(64, 32), order=None, dropout=0.0,
+         loss_normalization="per_sample", selection=None):
     """Hierarchical MTL (Eq. 4): one switcher tree for one facet order.
 
     The root branches by the first facet of `order`, each of its nodes by
     the second, and so on; towers sit on the last level's nodes (one per
     task). Routed outputs as in `mfh`.
     """
-    return build_tree_model("hmtl", "hmtl", schema, tasks, embedding_dim, switchers, branch_units,
-                            combine, tower_units, order, None, dropout)
+    return build_tree_model("hmtl", "hmtl", schema, tasks, embedding_dim, switchers, node_units,
+                            combine, tower_units, order, None, dropout, loss_normalization)
 
 
-@register("flat", facets=True)
+@register("flat", facets=True, sharing="union")
 @_with_args()
-def flat(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS[1:], branch_units=(),
-         combine="sum", tower_units=(64,), dropout=0.0):
+def flat(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS[1:], node_units=(),
+         combine="sum", tower_units=(64, 32), dropout=0.0, loss_normalization="per_sample",
+         selection=None):
     """The flat baselines: one switcher branching to every task.
 
     With a list of `Task` this is the plain multi-task model (`switchers=
@@ -197,5 +208,5 @@ def flat(schema, tasks, embedding_dim=16, switchers=DEFAULT_SWITCHERS[1:], branc
     gets a branch (the paper's flat 6-task model). Routed outputs as in
     `mfh`. The default switcher is PLE.
     """
-    return build_tree_model("flat", "flat", schema, tasks, embedding_dim, switchers, branch_units,
-                            combine, tower_units, None, None, dropout)
+    return build_tree_model("flat", "flat", schema, tasks, embedding_dim, switchers, node_units,
+                            combine, tower_units, None, None, dropout, loss_normalization)

@@ -2,23 +2,38 @@
 
 import inspect
 
-from tfmtl.schema.facets import FacetedTasks
+from tfmtl.mfh.facets import FacetedTasks
+from tfmtl.schema.names import internal_names
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.task import Task
 
 _MODELS = {}
 
 
-def register(name, facets=False):
-    """Registers a model builder `fn(schema, tasks, **hparams)` under `name`.
+SHARING = ("union", "intersection", "none")
+
+
+def register(name, facets=False, sizes=None, sharing="union"):
+    """Registers a model builder `fn(schema, tasks, selection=None, **hparams)` under `name`.
 
     `facets=True`: the builder also takes a `FacetedTasks` as `tasks`.
+    `sizes`: named hyperparameter sets the benchmarks use (`preset`).
+    `sharing`: how a MultiSFS selection's shared field set is made for the
+    model (Sec. 3.4): `"union"` (every part reads every selected field:
+    MMoE), `"intersection"` (task-specific parts read their task's fields,
+    shared parts the fields every task selected: PLE), `"none"` (no shared
+    bottom: ESMM, AITM).
     """
+    if sharing not in SHARING:
+        raise ValueError(f"sharing must be one of {SHARING}. Received: {sharing!r}")
 
     def decorator(fn):
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
         fn.takes_facets = facets
+        fn.sharing = sharing
+        if sizes is not None:
+            fn.sizes = dict(sizes)
         _MODELS[name] = fn
         return fn
 
@@ -39,22 +54,70 @@ def builder(name):
 
 def hparams(name):
     """A dict of the model's hyperparameters and their defaults."""
-    signature = inspect.signature(builder(name))
+    fn = builder(name)
+    if hasattr(fn, "hparams"):  # a preset (zoo/presets.py)
+        return dict(fn.hparams)
+    signature = inspect.signature(fn)
     return {
         p.name: p.default
         for p in signature.parameters.values()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty and p.name != "selection"
     }
 
 
-def build(name, schema, tasks, **hparams_):
+def sharing(name):
+    """How model `name` makes a selection's shared field set: see `register`."""
+    return builder(name).sharing
+
+
+def preset(name, size=None):
+    """The hyperparameters of model `name` at a named size of `zoo/presets.py`.
+
+    `size=None` gives the defaults. The benchmarks take their model sizes
+    from here (`zoo.build(name, schema, tasks, **zoo.preset(name, "peers"))`).
+    """
+    defaults = hparams(name)
+    if size is None:
+        return defaults
+    sizes = getattr(builder(name), "sizes", {})
+    if size not in sizes:
+        raise ValueError(f"Model {name!r} has no size {size!r}; its sizes: {sorted(sizes)}")
+    return {**defaults, **sizes[size]}
+
+
+def switcher_spec(name, size=None):
+    """The switcher of preset `name` at `size`, as a spec for `switcher_for` (MFH trees).
+
+    Example:
+
+    >>> switcher_spec("mmoe", "mfh_node")["num_experts"]
+    4
+    """
+    from zoo.presets import PRESETS
+
+    if name not in PRESETS:
+        raise ValueError(f"No switcher preset {name!r}; presets: {sorted(PRESETS)}")
+    model_only = {"embedding_dim", "tower_units", "tower_dropout", "specific_fields", "embedding_l2"}
+    options = {k: v for k, v in preset(name, size).items() if k not in model_only}
+    return {"type": PRESETS[name].switcher, **options}
+
+
+def build(name, schema, tasks, selection=None, field_mask=False, **hparams_):
     """Builds the zoo model `name` for `schema` and `tasks`.
 
     Args:
         name: str. A name from `zoo.list()`.
         schema: `tfmtl.Schema`.
-        tasks: list of `tfmtl.Task`, or a `tfmtl.schema.FacetedTasks` for
+        tasks: list of `tfmtl.Task`, or a `tfmtl.mfh.FacetedTasks` for
             the models that take facets (`flat`, `hmtl`, `mfh`).
+        selection: a `tfmtl.selection.Selection` (MultiSFS or a baseline
+            selector): the model keeps only the selected fields (a dropped
+            field has no input and no embedding table), each task-specific
+            part reads its task's fields and shared parts the shared set
+            made by the model's rule (`sharing(name)`).
+        field_mask: bool. Builds the model with MultiSFS's task-by-field
+            mask (`tfmtl.selection.FieldMask`, layer `field_mask`) on every
+            embedding and number, for `tfmtl.selection.field_saliency`.
         **hparams_: the model's keyword hyperparameters (`zoo.hparams(name)`).
 
     Returns:
@@ -78,6 +141,7 @@ def build(name, schema, tasks, **hparams_):
     clash = sorted(set(names) & set(schema.names))
     if clash:
         raise ValueError(f"Task names {clash} are also feature names; rename one of them.")
+    internal_names(list(schema.names) + names, "Feature and task names")
     known = hparams(name)
     unknown = sorted(set(hparams_) - set(known))
     if unknown:
@@ -85,4 +149,30 @@ def build(name, schema, tasks, **hparams_):
             f"Model {name!r} has no hyperparameters {unknown}. "
             f"Its hyperparameters: {', '.join(sorted(known))}"
         )
-    return fn(schema, faceted if faceted is not None else tasks, **hparams_)
+    if selection is not None:
+        schema = _selected_schema(selection, schema, tasks, faceted)
+        hparams_["selection"] = selection
+    given = faceted if faceted is not None else tasks
+    if not field_mask:
+        return fn(schema, given, **hparams_)
+    from tfmtl.selection.field_mask import FieldMask
+    from zoo.blocks import field_mask_scope
+
+    rows = [t.name for t in tasks if t.loss_weight > 0 and not t.auxiliary]
+    with field_mask_scope(FieldMask(list(schema.names), rows, name="field_mask")):
+        return fn(schema, given, **hparams_)
+
+
+def _selected_schema(selection, schema, tasks, faceted):
+    """The schema of the selected fields (and the facet columns the model routes by)."""
+    rows = [t.name for t in tasks if t.loss_weight > 0 and not t.auxiliary]
+    if sorted(selection.tasks) != sorted(rows):
+        raise ValueError(f"The selection is for tasks {selection.tasks}; this model trains "
+                         f"{rows}.")
+    unknown = sorted(set(selection.used_fields) - set(schema.names))
+    if unknown:
+        raise ValueError(f"The selection keeps fields {unknown} that are not in the schema.")
+    keep = set(selection.used_fields)
+    if faceted is not None:
+        keep |= {f.column for f in faceted.facets}
+    return schema.select([n for n in schema.names if n in keep])

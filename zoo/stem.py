@@ -4,24 +4,13 @@ import keras
 
 from tfmtl.layers.experts import Experts
 from tfmtl.layers.softmax_gate import SoftmaxGate
-from tfmtl.layers.stem_layer import STEMLayer
-from tfmtl.layers.switchers import PLE
-from tfmtl.layers.task_embeddings import TaskEmbeddings
-from zoo.blocks import finish, flatten, lookup, numeric, raw_inputs, tower_heads
+from tfmtl.layers.switchers import STEMLayer
+from zoo.blocks import finish, key, raw_inputs, tower_heads, view
 from zoo.registry import register
 
 
-def _embedding_sets(schema, inputs, embedding_dim, count, specific_fields="all", name="embeddings"):
-    """`count` task-specific flat inputs and the shared one (last)."""
-    indices = lookup(schema, inputs)
-    if indices is None:
-        raise ValueError("Multi-embedding models need categorical fields in the schema.")
-    dense = numeric(schema, inputs)
-    sets = TaskEmbeddings(schema, embedding_dim, count, specific_fields, name=name)(indices)
-    return [flatten(fields, dense) for fields in sets]
-
-
-@register("stem")
+@register("stem", sharing="intersection",
+          sizes={"stem_paper": {}, "stem_small": {"expert_units": (128, 64)}})
 def stem(
     schema,
     tasks,
@@ -36,6 +25,8 @@ def stem(
     stop_gradient=True,
     tower_units=(128, 64),
     dropout=0.0,
+    embedding_l2=0.0,
+    selection=None,
 ):
     """STEM-Net: shared and task-specific embeddings, AFTB gating (Su et al., AAAI 2024).
 
@@ -57,9 +48,11 @@ def stem(
         stop_gradient: bool. `False` for the ablation without AFTB.
         tower_units: list of int. Defaults to `(128, 64)`.
         dropout: float. Dropout in the experts.
+        embedding_l2: float. L2 on every embedding table (see `zoo.blocks.embed`).
     """
     inputs = raw_inputs(schema)
-    x = _embedding_sets(schema, inputs, embedding_dim, len(tasks), specific_fields)
+    x = view("task_embeddings", schema, inputs, embedding_dim, len(tasks), specific_fields,
+             selection=selection, tasks=tasks, sharing="intersection", embedding_l2=embedding_l2)
     for level in range(num_layers):
         x = STEMLayer(
             len(tasks), num_shared_experts, num_specific_experts, expert_units, gate_units,
@@ -69,7 +62,8 @@ def stem(
     return finish("stem", inputs, tower_heads(tasks, x, tower_units), schema, tasks)
 
 
-@register("me_mmoe")
+@register("me_mmoe", sharing="union",
+          sizes={"stem_paper": {}, "stem_small": {"expert_units": (128, 64)}})
 def me_mmoe(
     schema,
     tasks,
@@ -79,61 +73,39 @@ def me_mmoe(
     gate_units=(128, 64),
     tower_units=(128, 64),
     dropout=0.0,
+    embedding_l2=0.0,
+    selection=None,
 ):
     """Multi-embedding MMoE (STEM-Net paper's baseline).
 
-    Every expert reads an embedding table set of its own; the task gates
-    read one more set, and mix the experts as in MMoE.
+    Every expert reads an embedding table set of its own ("the same number
+    of embedding tables as experts", Sec. 5.1.2); each task's gate reads the
+    mean of the experts' embeddings (the paper does not say what the gates
+    read; our reading adds no table) and mixes the experts as in MMoE.
 
     Args:
         embedding_dim: int. Defaults to `16`.
-        num_experts: int. Defaults to `8`.
+        num_experts: int, at least 2. Defaults to `8`.
         expert_units: list of int. Defaults to `(512, 512, 512)`.
         gate_units: list of int. Defaults to `(128, 64)`.
         tower_units: list of int. Defaults to `(128, 64)`.
         dropout: float. Dropout in the experts.
+        embedding_l2: float. L2 on every embedding table (see `zoo.blocks.embed`).
     """
+    if int(num_experts) < 2:
+        raise ValueError(f"me_mmoe needs at least 2 experts (one table set each). "
+                         f"Received: num_experts={num_experts}")
     inputs = raw_inputs(schema)
-    *expert_inputs, gate_input = _embedding_sets(schema, inputs, embedding_dim, num_experts)
+    # num_experts - 1 "task" sets and the "shared" one: one table set per expert.
+    expert_inputs = view("task_embeddings", schema, inputs, embedding_dim, num_experts - 1,
+                         embedding_l2=embedding_l2)
+    gate_input = keras.layers.Average(name="gate_input")(expert_inputs)
     experts = keras.layers.Concatenate(axis=1, name="experts")([
         Experts(1, expert_units, dropout=dropout, name=f"expert_{e}")(x)
         for e, x in enumerate(expert_inputs)
     ])  # (batch, experts, units)
     branches = [
-        SoftmaxGate(num_experts, hidden_units=gate_units, name=f"gate_{t.name}")(gate_input, experts)
+        SoftmaxGate(num_experts, hidden_units=gate_units, name=f"gate_{key(t)}")(gate_input, experts)
         for t in tasks
     ]
     return finish("me_mmoe", inputs, tower_heads(tasks, branches, tower_units), schema, tasks)
-
-
-@register("me_ple")
-def me_ple(
-    schema,
-    tasks,
-    embedding_dim=16,
-    num_levels=1,
-    num_specific_experts=1,
-    num_shared_experts=8,
-    expert_units=(512, 512, 512),
-    tower_units=(128, 64),
-    dropout=0.0,
-):
-    """Multi-embedding PLE (STEM-Net paper's baseline).
-
-    Task `t`'s experts and gate read task `t`'s embedding tables, the shared
-    experts the shared tables; gating as in PLE (no stop-gradient).
-
-    Args:
-        embedding_dim: int. Defaults to `16`.
-        num_levels: int. Extraction levels. Defaults to `1`.
-        num_specific_experts: int. Defaults to `1`.
-        num_shared_experts: int. Defaults to `8`.
-        expert_units: list of int. Defaults to `(512, 512, 512)`.
-        tower_units: list of int. Defaults to `(128, 64)`.
-        dropout: float. Dropout in the experts.
-    """
-    inputs = raw_inputs(schema)
-    x = _embedding_sets(schema, inputs, embedding_dim, len(tasks))
-    branches = PLE(len(tasks), num_levels, num_specific_experts, num_shared_experts, expert_units,
-                   dropout=dropout, name="ple")(x)
-    return finish("me_ple", inputs, tower_heads(tasks, branches, tower_units), schema, tasks)

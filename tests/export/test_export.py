@@ -14,6 +14,7 @@ from tensorflow_serving.config import model_server_config_pb2
 import export
 import tfmtl
 import zoo
+from tests.helpers import tiny_hparams
 from tests.zoo.test_zoo import TWO_TASK, frame
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,7 +32,7 @@ def trained(name, rows=400):
     data = frame(rows)
     labels = ["click", "buy"] if name in TWO_TASK else ["click", "buy", "rating"]
     schema, tasks = tfmtl.infer_schema(data, labels=labels, masks={"buy": "click"})
-    model = zoo.build(name, schema, tasks)
+    model = zoo.build(name, schema, tasks, **tiny_hparams(name, tasks))
     model.compile()
     model.fit(data, epochs=1, batch_size=128, verbose=0)
     return model, data
@@ -123,6 +124,23 @@ def test_unseen_values_empty_batch_and_batch_of_one(tmp_path):
     assert all(v.shape == (0,) for v in empty.values())
     none = loaded.signatures[export.EXAMPLES_SIGNATURE](examples=tf.constant([b""]))
     assert all(np.isfinite(v.numpy()).all() for v in none.values())  # every feature missing
+
+
+def test_warmup_without_a_sample_is_made_from_the_schema(tmp_path):
+    model, data = trained("mmoe")
+    path = export.save(model, str(tmp_path / "m"), warmup_rows=6)
+    warmup = export.read_warmup(path)
+    assert len(warmup) == 1
+    decoded = {k: tf.constant(tf.make_ndarray(v)) for k, v in warmup[0].inputs.items()}
+    assert set(decoded) == set(model.schema.internal_names.values())
+    assert all(v.shape == (6,) for v in decoded.values())
+    assert set(decoded["city"].numpy().astype(str)) <= set(model.schema["city"].vocabulary)
+    np.testing.assert_allclose(decoded["price"].numpy(), model.schema["price"].mean)
+    out = tf.saved_model.load(path).signatures["serving_default"](**decoded)
+    assert all(np.isfinite(v.numpy()).all() and v.shape == (6,) for v in out.values())
+    with pytest.raises(ValueError, match=r"Feature column\(s\) missing from the data: \['price'\]"):
+        export.save(model, str(tmp_path / "m"), sample=data.drop(columns=["price"]))
+    assert export.versions(str(tmp_path / "m")) == [1]  # checked before anything is written
 
 
 def test_versions_are_numbered_and_never_overwritten(tmp_path):

@@ -16,7 +16,7 @@ X = rng.normal(size=(12, 7)).astype("float32")
 
 
 def test_orthogonality_loss_matches_numpy():
-    layer = DecompositionPairs(num_tasks=2, num_pairs=3, units=[6, 5], orthogonal_weight=0.7)
+    layer = DecompositionPairs(num_tasks=2, num_pairs=3, units=[6, 5], orthogonal_weight=0.7, form="paper")
     layer(X)
     randomize(layer, 0.4)
     specific, shared = layer(X)
@@ -28,19 +28,37 @@ def test_orthogonality_loss_matches_numpy():
     assert float(numpy_of(layer.losses[-1])) == pytest.approx(0.7 * expected, rel=1e-5)
 
 
-def test_normalised_orthogonality_loss_matches_numpy():
-    layer = DecompositionPairs(num_tasks=2, num_pairs=2, units=[6, 5], normalize=True)
+def test_dsn_orthogonality_loss_matches_numpy():
+    layer = DecompositionPairs(num_tasks=2, num_pairs=2, units=[6, 5], form="dsn")
     layer(X)
     randomize(layer, 0.4)
     layer(X)
-    p = experts_np(X, layer.specific)
-    s = experts_np(X, layer.shared)
-    p = p / (np.linalg.norm(p, axis=-1, keepdims=True) + 1e-8)  # an all-zero ReLU row stays 0
-    s = s / (np.linalg.norm(s, axis=-1, keepdims=True) + 1e-8)
-    cosines = np.einsum("bkd,ckd->kbc", s, s) * np.einsum("bkd,ckd->kbc", p, p)
-    expected = cosines.sum() / len(X) ** 2  # mean over row pairs of cos(s_b, s_c) cos(p_b, p_c)
+    p = experts_np(X, layer.specific).astype("float64")
+    s = experts_np(X, layer.shared).astype("float64")
+    expected = 0.0
+    for k in range(4):  # DSN's difference loss: centre each unit, unit rows, mean of squared entries
+        sk = s[:, k] - s[:, k].mean(axis=0)
+        pk = p[:, k] - p[:, k].mean(axis=0)
+        sk /= np.linalg.norm(sk, axis=-1, keepdims=True)
+        pk /= np.linalg.norm(pk, axis=-1, keepdims=True)
+        expected += np.mean((sk.T @ pk) ** 2)
     assert float(numpy_of(layer.losses[-1])) == pytest.approx(expected, rel=1e-4)
-    assert 0 < expected <= 4  # one term per pair, each at most 1
+
+
+def test_dsn_form_does_not_fall_by_shrinking_the_features():
+    """Eq. 2 as written falls 100x when the features shrink 10x; the DSN form stays put."""
+    layer = DecompositionPairs(num_tasks=1, num_pairs=1, units=[6], form="dsn")
+    paper = DecompositionPairs(num_tasks=1, num_pairs=1, units=[6], form="paper")
+    s = rng.normal(size=(12, 1, 6)).astype("float32")
+    p = rng.normal(size=(12, 1, 6)).astype("float32")
+    for form in (layer, paper):
+        big, small = (float(numpy_of(form.orthogonal_loss(p * c, s * c))) for c in (1.0, 0.1))
+        if form is layer:
+            assert small == pytest.approx(big, rel=1e-4)
+        else:
+            assert small == pytest.approx(big * 1e-4, rel=1e-4)
+    with pytest.raises(ValueError, match="form"):
+        DecompositionPairs(1, form="cosine")
 
 
 def test_pairs_contract_and_switch():
@@ -82,11 +100,11 @@ def test_auxiliary_heads_are_trained_reported_and_not_metrics():
     assert logs["loss"] == pytest.approx(task_losses + orth, rel=1e-4)  # L = L_task + L_orth + L_aux
 
 
-@pytest.mark.parametrize("normalize", [True, False])
-def test_orthogonality_loss_is_a_metric_and_falls_on_fdn_synthetic(normalize):
+@pytest.mark.parametrize("form", ["dsn", "paper"])
+def test_orthogonality_loss_is_a_metric_and_falls_on_fdn_synthetic(form):
     data, schema, tasks = tfmtl.data.fdn_synthetic(20000, dim=8, seed=0)["multi"]
     keras.utils.set_random_seed(0)
-    model = zoo.build("fdn", schema, tasks, expert_units=(32, 16), normalize_orthogonal=normalize)
+    model = zoo.build("fdn", schema, tasks, expert_units=(32, 16), orthogonal_form=form)
     model.compile()
     history = model.fit(data, epochs=4, batch_size=256, verbose=0)
     orth = history.history["pairs_orthogonal_loss"]

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import zoo
 from tfmtl.layers import CGC, PLE, LabelConstraint, MMoE
@@ -199,3 +200,17 @@ def test_label_constraint_layer_alone():
     current = np.array([[0.5], [0.1]], "float32")
     layer(previous, current)
     np.testing.assert_allclose(float(numpy_of(layer.losses[0])), 0.5 * 0.3, atol=1e-6)
+
+
+def test_cgc_one_input_runs_every_group_in_one_product_with_the_same_result():
+    """One input: the groups' experts are fused; per-branch views (the same tensor) are not."""
+    layer = CGC(3, num_specific_experts=2, num_shared_experts=1, expert_units=[5, 4],
+                dropout=0.0, shared_output=True)
+    fused = [o.numpy() for o in layer(X)]
+    separate = [o.numpy() for o in layer([X] * 4)]
+    for a, b in zip(fused, separate):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with tf.GradientTape() as tape:
+        total = sum(tf.reduce_sum(o) for o in layer(X))
+    grads = tape.gradient(total, layer.trainable_variables)
+    assert all(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)

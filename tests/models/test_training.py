@@ -75,18 +75,19 @@ def test_all_data_forms_give_the_same_evaluation():
     from_dict = model.evaluate(columns, verbose=0, return_dict=True, batch_size=64)
 
     x = tfmtl.data.features_from(data, schema)
-    y, weights = tfmtl.data.targets_from(data, tasks)
-    keras_form = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True, batch_size=64)
+    y = {c: columns[c] for c in ("click", "buy", "rating")}  # the user's label columns
+    keras_form = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=64)
 
-    # Mask columns left in x are applied when y is given without weights.
-    with_mask_column = model.evaluate({**x, "click": columns["click"]}, y, verbose=0,
-                                      return_dict=True, batch_size=64)
+    # The mask column may come with x as well as with y.
+    with_mask_column = model.evaluate({**x, "click": columns["click"]},
+                                      {"buy": columns["buy"], "rating": columns["rating"]},
+                                      verbose=0, return_dict=True, batch_size=64)
 
     rows = tf.data.Dataset.from_tensor_slices(
         {**x, "click": columns["click"], "buy": columns["buy"], "rating": columns["rating"]}
     ).batch(64)
     dataset = model.evaluate(rows, verbose=0, return_dict=True)
-    tuples = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(64)
+    tuples = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
     dataset_tuples = model.evaluate(tuples, verbose=0, return_dict=True)
 
     for other in (from_dict, keras_form, with_mask_column, dataset, dataset_tuples):
@@ -109,14 +110,34 @@ def test_explicit_keras_arguments_still_work():
     assert "click_auc" not in history.history  # defaults only where nothing was given
 
 
-def test_fit_with_validation_frame_and_early_stopping():
-    data = frame(400)
+def test_fit_helper_stops_early_and_restores_the_best_weights():
+    # Labels unrelated to the features in validation: the validation loss rises
+    # as soon as the model fits the training labels, so training must stop early.
+    data = frame(1200)
+    valid = data.iloc[:400].assign(click=np.random.default_rng(1).integers(0, 2, 400))
     model = build(data)
-    history = model.fit(
-        data.iloc[:300], validation_data=data.iloc[300:], epochs=3, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=1, restore_best_weights=True)],
-    )
+    snapshots = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append([w.copy() for w in model.get_weights()]))
+    history = tfmtl.fit(model, data.iloc[400:], validation=valid, epochs=30, batch_size=64,
+                        patience=2, learning_rate=0.01, verbose=0, callbacks=[record])
+    losses = history.history["val_loss"]
+    assert history.stopped_early and len(losses) < 30
+    assert history.best_epoch == int(np.argmin(losses)) and len(losses) == history.best_epoch + 3
+    for a, b in zip(model.get_weights(), snapshots[history.best_epoch]):
+        np.testing.assert_array_equal(a, b)
     assert "val_click_auc" in history.history
+
+
+def test_fit_helper_splits_validation_and_checks_the_monitor():
+    data = frame(300)
+    model = build(data)
+    history = tfmtl.fit(model, data, validation=0.2, epochs=1, batch_size=64, verbose=0)
+    assert history.history["val_loss"] and history.best_epoch == 0
+    with pytest.raises(ValueError, match="monitor='val_clik_auc' is not a logged value"):
+        tfmtl.fit(model, data, epochs=2, monitor="val_clik_auc", verbose=0)
+    with pytest.raises(ValueError, match="validation must be a fraction"):
+        tfmtl.fit(model, data, validation=1.5, verbose=0)
 
 
 @pytest.mark.parametrize(
@@ -161,10 +182,12 @@ def test_dataset_missing_columns_are_named():
         model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)
 
 
-def test_invalid_task_names_are_refused():
-    for name in ("click-through", "1st", "", "a b"):
-        with pytest.raises(ValueError, match="not a valid input/output name"):
+def test_empty_or_non_string_task_names_are_refused():
+    for name in ("", None, 3):
+        with pytest.raises(ValueError, match="non-empty string"):
             tfmtl.Task(name)
+    with pytest.raises(ValueError, match="control character"):
+        tfmtl.Task("click\nthrough")
 
 
 def test_unseen_values_predict():
@@ -185,7 +208,7 @@ def test_clone_model_gives_a_working_copy():
     for key, value in model.predict(x, verbose=0).items():
         np.testing.assert_allclose(clone.predict(x, verbose=0)[key], value, atol=1e-6)
     assert clone.compiled  # with the original's compile config
-    y, weights = tfmtl.data.targets_from(data, model.tasks)
+    y, weights = tfmtl.data.targets_from(data, model.tasks)  # keyed by the outputs
     history = clone.fit(tfmtl.data.features_from(data, model.schema), y, sample_weight=weights,
                         epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])

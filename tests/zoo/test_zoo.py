@@ -7,7 +7,7 @@ import pytest
 
 import tfmtl
 import zoo
-from tests.helpers import roundtrip_model
+from tests.helpers import required_hparams, roundtrip_model
 
 MODELS = zoo.list()
 TWO_TASK = {"esmm", "aitm"}  # funnel models: click then conversion
@@ -34,7 +34,7 @@ def frame(n=600, seed=0):
 def test_list_names_every_model():
     assert MODELS == sorted(
         ["single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "esmm", "aitm",
-         "stem", "me_mmoe", "me_ple", "fdn", "flat", "hmtl", "mfh"]
+         "stem", "me_mmoe", "me_ple", "fdn", "flat", "hmtl", "mfh", "automtl"]
     )
 
 
@@ -44,7 +44,7 @@ def test_model_builds_trains_reloads_and_exports(name):
     labels = ["click", "buy"] if name in TWO_TASK else ["click", "buy", "rating"]
     schema, tasks = tfmtl.infer_schema(data, labels=labels, masks={"buy": "click"})
     assert {type(f).__name__ for f in schema} == {"SparseFeature", "SequenceFeature", "DenseFeature"}
-    model = zoo.build(name, schema, tasks)
+    model = zoo.build(name, schema, tasks, **required_hparams(name, tasks))
     assert isinstance(model, tfmtl.MultiTaskModel)
     model.compile()
     before = [w.copy() for w in model.get_weights()]
@@ -68,7 +68,7 @@ def test_model_builds_trains_reloads_and_exports(name):
 
 def test_unknown_model_lists_the_known_ones():
     schema, tasks = tfmtl.infer_schema(frame(50), labels=["click"])
-    with pytest.raises(ValueError, match="Unknown model 'mmeo'. Known models: aitm, cgc, esmm"):
+    with pytest.raises(ValueError, match="Unknown model 'mmeo'. Known models: aitm, automtl, cgc, esmm"):
         zoo.build("mmeo", schema, tasks)
 
 

@@ -7,3 +7,4 @@ from tfmtl.analysis.negative_transfer import (
     subset_auc,
     transfer_subsets,
 )
+from tfmtl.analysis.gates import gate_weights, plot_gate_weights

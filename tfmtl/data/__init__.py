@@ -1,8 +1,10 @@
-"""Data: in-memory conversion, validation, loaders and pipelines."""
+"""Data: in-memory conversion, targets, validation, loaders and pipelines."""
 
-from tfmtl.data.arrays import features_from, targets_from, validate
+from tfmtl.data.arrays import check_columns, columns_of, features_from, validate
+from tfmtl.data.targets import Targets, prepare_arrays, prepare_dataset, targets_from
 from tfmtl.data.synthetic import (conflict_synthetic, ctr_synthetic, fdn_synthetic,
-                                   group_synthetic, mmoe_regression)
+                                   group_synthetic, mmoe_regression, preference_conflict,
+                                   selection_synthetic)
 from tfmtl.data.movielens import fetch_movielens_100k, load_movielens_100k, split
 from tfmtl.data.pipeline import parquet_dataset, to_dataset
 from tfmtl.data.ali_ccp import load_ali_ccp

@@ -4,35 +4,40 @@ import numpy as np
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from tfmtl.data.arrays import features_from, targets_from, validate
+from tfmtl.data.arrays import check_columns, columns_of, features_from
+from tfmtl.data.targets import Targets, prepare_arrays
 
 
-def to_dataset(frame, schema, tasks, batch_size=1024, shuffle=True, seed=None, labels=True):
-    """A prefetched `tf.data.Dataset` of `(x, y, sample_weight)` batches.
+def to_dataset(frame, schema, targets=None, batch_size=1024, shuffle=True, seed=None):
+    """A prefetched `tf.data.Dataset` of `(x, y[, sample_weight])` batches.
 
-    The frame is checked (`validate`), converted once to tensors, and each
-    batch is one `tf.gather` of a batch of row indices, reshuffled every
-    epoch when `shuffle`: no Python runs per batch. Masks become sample
-    weights; tasks without masks get weight 1 when any task has one.
+    The frame is checked and its targets made once (`Targets`), converted to
+    tensors, and each batch is one `tf.gather` of a batch of row indices,
+    reshuffled every epoch when `shuffle`: no Python runs per batch.
 
     Args:
         frame: DataFrame or dict of column arrays.
         schema: `Schema`.
-        tasks: list of `Task`.
+        targets: a model's `Targets` (`model.targets`, which knows its
+            derived outputs and facets), a list of `Task`, or `None` for
+            feature batches only (for prediction).
         batch_size: int. Defaults to `1024`.
         shuffle: bool. Defaults to `True`.
         seed: int or `None`. Shuffle seed.
-        labels: bool. `False` gives feature batches only (for prediction).
     """
-    validate(frame, schema, tasks, labels=labels)
-    columns = {k: tf.constant(v) for k, v in features_from(frame, schema).items()}
-    parts = (columns,)
-    if labels:
-        y, weights = targets_from(frame, tasks)
-        parts = (columns, {k: tf.constant(v) for k, v in y.items()})
-        if weights is not None:
-            parts += ({k: tf.constant(v) for k, v in weights.items()},)
-    rows = len(next(iter(columns.values())))
+    if targets is None:
+        columns = columns_of(frame)
+        check_columns(columns, schema)
+        parts = ({k: tf.constant(v) for k, v in features_from(columns, schema).items()},)
+    else:
+        if not isinstance(targets, Targets):
+            targets = Targets(targets)
+        x, y, weights = prepare_arrays(frame, None, None, schema, targets)
+        parts = tuple(
+            {k: tf.constant(v) for k, v in part.items()}
+            for part in (x, y, weights) if part is not None
+        )
+    rows = len(next(iter(parts[0].values())))
     indices = tf.data.Dataset.range(rows)
     if shuffle:
         indices = indices.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
@@ -48,7 +53,7 @@ def to_dataset(frame, schema, tasks, batch_size=1024, shuffle=True, seed=None, l
 
 
 def parquet_dataset(
-    path, schema, tasks, batch_size=1024, chunk_rows=262_144, shuffle=True, seed=None
+    path, schema, targets, batch_size=1024, chunk_rows=262_144, shuffle=True, seed=None
 ):
     """Batches from a parquet file larger than memory, read a chunk at a time.
 
@@ -56,13 +61,15 @@ def parquet_dataset(
     checked, converted); within a chunk, rows are shuffled and batched by
     `tf.data`. Chunk order is shuffled too when `shuffle` (by row group).
     """
+    if not isinstance(targets, Targets):
+        targets = Targets(targets)
     file = pq.ParquetFile(path)
-    columns = sorted(set(schema.names) | {c for t in tasks for c in t.columns})
+    columns = sorted(set(schema.names) | set(targets.columns))
     missing = [c for c in columns if c not in file.schema_arrow.names]
     if missing:
         raise ValueError(f"Column(s) missing from {path}: {missing}")
     example = to_dataset(
-        file.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema, tasks,
+        file.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema, targets,
         batch_size=1, shuffle=False,
     )
     signature = tf.nest.map_structure(
@@ -76,7 +83,7 @@ def parquet_dataset(
             rng.shuffle(groups)
         for batch in file.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
             frame = batch.to_pandas()
-            for part in to_dataset(frame, schema, tasks, batch_size=len(frame), shuffle=shuffle,
+            for part in to_dataset(frame, schema, targets, batch_size=len(frame), shuffle=shuffle,
                                    seed=int(rng.integers(1 << 31))):
                 yield part
 

@@ -167,76 +167,97 @@ def conflict_synthetic(num_rows, num_users=2000, num_items=1000, groups=20, conf
     return frame, schema, [Task("a"), Task("b")]
 
 
-def fdn_synthetic(num_rows, dim=16, scale=1.0, num_sin=10, noise=0.1, seed=0):
-    """FDN's synthetic regression data: task-specific and task-shared inputs.
+def fdn_synthetic(num_rows, dim=32, scales=(1.0, 1.0, 1.0), num_sin=10, variance_reading=True,
+                  delta_scale=1.0, orthogonal=False, seed=0):
+    """FDN's synthetic regression data, Eq. 5-11 of its appendix (Zhou et al., AAAI 2023).
 
-    Orthogonal unit vectors `u1, u2, us` give weights `w = c u`. Each row has
-    three blocks of `dim` inputs: `x1 ~ N(-1, 0.1)` that only task 1 needs,
-    `x2 ~ N(1, 0.1)` that only task 2 needs and `xs ~ N(0, 1)` that both
-    need (the second argument of `N` is the variance). With
-    `z_k = w_k^T x_k + w_s^T x_s`, task `k`'s label is
-    `y_k = z_k + sum_i sin(alpha_i z_k + beta_i) + eps_k`, the MMoE paper's
-    form that FDN's appendix builds on. The three data sets share the rows:
-    `"a"` holds `x1, xs` and `y1`, `"b"` holds `x2, xs` and `y2` (what an
-    oracle single-task model sees: only the features its task needs), and
-    `"multi"` holds all inputs and both labels, so each task's model also
-    sees the other task's features.
+    1. Unit vectors `u1, u2, us` in R^d (Eq. 5; independent normalised
+       Gaussians: the equation asks unit length only) and weights
+       `w_k = c_k u_k` (Eq. 6).
+    2. Latent inputs `x1 ~ N(-1, 0.1)`, `x2 ~ N(1, 0.1)`, `xs ~ N(0, 1)`.
+    3. Labels (Eq. 7-8): `y_k = s + phi(w_k^T x_k) + eps_k` with the shared
+       term `s = phi(w_s^T x_s)`, the same value in both tasks, and
+       `phi(z) = z + sum_{i=1..m} sin(alpha_i z + beta_i)`, `eps_k ~ N(0, 0.01)`.
+    4. Features (Eq. 9-11), column `i` of each data set:
+       `h(a_i) = sin(delta_i a_i + gamma_i) + cos(delta_i a_i + gamma_i) + noise`
+       with `a_i = u1_i x1_i + us_i xs_i` for data set A (task 1's oracle),
+       `u2_i x2_i + us_i xs_i` for B (task 2's) and
+       `u1_i x1_i + u2_i x2_i + us_i xs_i` for the multi-task set: there the
+       two tasks' inputs are mixed inside every column, so an oracle on A
+       (B) is an upper bound for any model on the multi-task set.
 
-    This follows the generator's description (Zhou et al., AAAI 2023,
-    appendix): vectors, input distributions, sine terms and noise. Inputs are
-    fed raw (the schema does not standardise them).
+    Constants the paper leaves open, and our choices: `N(mu, 0.1)` and
+    `N(0, 0.01)` read as variances (standard notation; `variance_reading=
+    False` reads standard deviations); `d = 32` (at d = 100 the per-column
+    signal `delta_i u_i ~ 0.1` is as small as the noise and the oracle is no
+    reliable upper bound); `m = 10`; `alpha, beta, delta, gamma ~ N(0, 1)`,
+    drawn once per seed; `c1 = c2 = cs = 1`; fresh noise per entry.
 
     Args:
-        num_rows: int. Rows to draw.
-        dim: int. Inputs per block. Defaults to `16`.
-        scale: float. `c`. Defaults to `1.0`.
-        num_sin: int. Sine terms. Defaults to `10`.
-        noise: float. Standard deviation of `eps`. Defaults to `0.1`.
+        num_rows: int. Rows to draw; the three data sets share them row by row.
+        dim: int. `d`, columns per data set. Defaults to `32`.
+        scales: `(c1, c2, cs)`. Defaults to `(1, 1, 1)`.
+        num_sin: int. `m`. Defaults to `10`.
+        variance_reading: bool. See above. Defaults to `True`.
+        delta_scale: float. Multiplies `delta`. Defaults to `1.0`.
+        orthogonal: bool. Orthonormal `u` (MMoE's generator) instead of
+            independent unit vectors. Defaults to `False`.
         seed: int. Seeds everything drawn, parameters included.
 
     Returns:
-        `{"multi": (frame, schema, tasks), "a": (...), "b": (...)}`; columns
-        `x1_0.., x2_0.., xs_0..`, labels `y1`, `y2` (regression).
+        `{"multi": (frame, schema, tasks), "a": (...), "b": (...)}`; the
+        multi-task set has columns `x_0 ..` and labels `y1`, `y2`, set A
+        `xa_0 ..` and `y1`, set B `xb_0 ..` and `y2`; dense features
+        standardised with the statistics of all rows.
 
     Example:
 
     >>> sets = fdn_synthetic(100, dim=4)
     >>> sorted(sets), len(sets["multi"][1].dense), len(sets["a"][1].dense)
-    (['a', 'b', 'multi'], 12, 8)
+    (['a', 'b', 'multi'], 4, 4)
     """
     if int(num_rows) < 1 or int(dim) < 2:
         raise ValueError(f"num_rows must be >= 1 and dim >= 2. Received: {num_rows}, {dim}")
     rng = np.random.default_rng(seed)
-    basis, _ = np.linalg.qr(rng.normal(size=(dim, 3)))
-    weights = {"1": scale * basis[:, 0], "2": scale * basis[:, 1], "s": scale * basis[:, 2]}
-    alpha = rng.normal(size=num_sin)
-    beta = rng.normal(size=num_sin)
-    blocks = {
-        "1": rng.normal(-1.0, np.sqrt(0.1), size=(num_rows, dim)),
-        "2": rng.normal(1.0, np.sqrt(0.1), size=(num_rows, dim)),
-        "s": rng.normal(0.0, 1.0, size=(num_rows, dim)),
-    }
-    columns = {
-        f"x{b}_{i}": blocks[b][:, i].astype("float32") for b in ("1", "2", "s") for i in range(dim)
-    }
-    labels = {}
-    for k in ("1", "2"):
-        z = blocks[k] @ weights[k] + blocks["s"] @ weights["s"]
-        y = z + np.sin(np.outer(z, alpha) + beta).sum(axis=1) + rng.normal(scale=noise, size=num_rows)
-        labels[f"y{k}"] = y.astype("float32")
-    frame = pd.DataFrame({**columns, **labels})
+    sd_x = np.sqrt(0.1) if variance_reading else 0.1
+    sd_noise = np.sqrt(0.01) if variance_reading else 0.01
+    if orthogonal:
+        u1, u2, us = np.linalg.qr(rng.normal(size=(dim, 3)))[0].T
+    else:
+        u1, u2, us = (v / np.linalg.norm(v) for v in rng.normal(size=(3, dim)))
+    c1, c2, cs = scales
+    w1, w2, ws = c1 * u1, c2 * u2, cs * us
+    alpha, beta = rng.normal(size=num_sin), rng.normal(size=num_sin)
+    delta, gamma = delta_scale * rng.normal(size=dim), rng.normal(size=dim)
+    x1 = rng.normal(-1.0, sd_x, size=(num_rows, dim))
+    x2 = rng.normal(1.0, sd_x, size=(num_rows, dim))
+    xs = rng.normal(0.0, 1.0, size=(num_rows, dim))
 
-    def subset(blocks_, label_names):
-        names = [f"x{b}_{i}" for b in blocks_ for i in range(dim)]
-        schema = Schema([DenseFeature(n) for n in names])
-        return (frame[names + label_names].copy(), schema,
-                [Task(n, "regression") for n in label_names])
+    def phi(z):
+        return z + np.sin(np.outer(z, alpha) + beta).sum(axis=1)
 
-    return {
-        "multi": subset(("1", "2", "s"), ["y1", "y2"]),
-        "a": subset(("1", "s"), ["y1"]),
-        "b": subset(("2", "s"), ["y2"]),
-    }
+    shared = phi(xs @ ws)
+    labels = {"y1": shared + phi(x1 @ w1) + rng.normal(0.0, sd_noise, num_rows),
+              "y2": shared + phi(x2 @ w2) + rng.normal(0.0, sd_noise, num_rows)}
+
+    def h(mixed):
+        angle = delta * mixed + gamma
+        return np.sin(angle) + np.cos(angle) + rng.normal(0.0, sd_noise, mixed.shape)
+
+    features = {"a": h(u1 * x1 + us * xs), "b": h(u2 * x2 + us * xs),
+                "multi": h(u1 * x1 + u2 * x2 + us * xs)}
+    prefix = {"a": "xa", "b": "xb", "multi": "x"}
+    label_names = {"a": ["y1"], "b": ["y2"], "multi": ["y1", "y2"]}
+    sets = {}
+    for name in ("multi", "a", "b"):
+        columns = {f"{prefix[name]}_{i}": features[name][:, i].astype("float32")
+                   for i in range(dim)}
+        frame = pd.DataFrame({**columns,
+                              **{y: labels[y].astype("float32") for y in label_names[name]}})
+        schema = Schema([DenseFeature(c, mean=float(v.mean()), variance=float(v.var()))
+                         for c, v in columns.items()])
+        sets[name] = (frame, schema, [Task(y, "regression") for y in label_names[name]])
+    return sets
 
 
 def group_synthetic(num_rows, shares=(0.02, 0.12, 0.86), groups=("new", "low", "high"),
@@ -298,3 +319,143 @@ def group_synthetic(num_rows, shares=(0.02, 0.12, 0.86), groups=("new", "low", "
         SparseFeature("user_group", vocabulary=tuple(groups)),
     ])
     return frame, schema, [Task("like"), Task("rating", "regression")]
+
+
+def selection_synthetic(num_rows, shared=2, specific=2, noise=6, vocabulary=50, effect=1.0,
+                        seed=0):
+    """Two binary tasks whose labels depend on planted fields only (MultiSFS's test bed).
+
+    Every field is categorical with `vocabulary` uniformly drawn values.
+    Task `a` reads the `shared` fields `s0..` and its own `specific` fields
+    `a0..`, task `b` the shared fields and `b0..`; the `noise` fields `n0..`
+    are read by no task. For a task and a field it reads, each value has an
+    effect drawn from `N(0, effect^2)` (a shared field has an independent
+    effect per task), and `P(y = 1) = sigmoid(sum of the effects + c)`, `c`
+    centring the rate near 0.3.
+
+    Returns:
+        `(frame, schema, tasks, planted)`: `planted[task]` lists the fields
+        the task's label depends on.
+    """
+    rng = np.random.default_rng(seed)
+    names = ([f"s{i}" for i in range(shared)] + [f"a{i}" for i in range(specific)]
+             + [f"b{i}" for i in range(specific)] + [f"n{i}" for i in range(noise)])
+    values = {n: rng.integers(0, vocabulary, num_rows) for n in names}
+    planted = {"a": [n for n in names if n[0] in "sa"], "b": [n for n in names if n[0] in "sb"]}
+    frame = pd.DataFrame({n: v.astype("int64") for n, v in values.items()})
+    for task, fields in planted.items():
+        logit = sum(rng.normal(0, effect, vocabulary)[values[n]] for n in fields)
+        logit = logit - np.quantile(logit, 0.7)
+        frame[task] = (rng.random(num_rows) < 1 / (1 + np.exp(-logit))).astype("int64")
+    schema = Schema([SparseFeature(n, vocabulary=tuple(range(vocabulary)), dtype="int64")
+                     for n in names])
+    return frame, schema, [Task("a"), Task("b")], planted
+
+
+def _offset_for_rate(logits, rate):
+    """The constant `c` with `mean(sigmoid(logits + c)) == rate` (bisection)."""
+    low, high = -40.0, 40.0
+    for _ in range(80):
+        middle = (low + high) / 2
+        if np.mean(1.0 / (1.0 + np.exp(-(logits + middle)))) < rate:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def preference_conflict(num_rows, num_users=200, num_items=120, shared_rank=2, specific_rank=12,
+                        shared_weight=0.7, specific_weight=2.0, bias_scale=0.5,
+                        rates=(0.28, 0.016), popularity=0.0, side_fields=False, seed=0):
+    """A dense and a sparse task whose preferences one shared embedding cannot hold.
+
+    The setting of STEM-Net's premise (Su et al., AAAI 2024, Fig. 1): a dense
+    task (`finish`, 28% positives, TikTok's rate) and a sparse one (`like`,
+    1.6%) over the same users and items, where each task has user and item
+    preferences of its own. Every user and item has independent latent
+    factors: shared `s` (rank `shared_rank`), finish-specific `f` and
+    like-specific `l` (rank `specific_rank` each), entries `N(0, r^-1/2)` so
+    that every inner product has unit variance, and the logits are
+
+        z_finish = c_F + w_s <s_u, s_i> + w_k <f_u, f_i> + a_u + b_i
+        z_like   = c_L + w_s <s_u, s_i> + w_k <l_u, l_i> + a'_u + b_i
+
+    with per-user biases `a, a'` and per-item biases `b` from `N(0, bias_scale^2)`
+    and offsets `c` found by bisection so that the mean probabilities are
+    `rates`. The only features are the ids: no group or attribute column
+    reveals a factor. With the defaults, `shared_rank + 2 * specific_rank = 26`
+    dimensions are needed and a 16-dimensional table holds each task's
+    `2 + 12 = 14` but not both: a shared table must trade one task for the
+    other, task-specific tables need not. 400,000 rows give every user about
+    25 `like` positives (every item about 40) in an 80% training split, so a
+    single-task model learns the sparse task.
+
+    Args:
+        num_rows: int.
+        num_users, num_items: int. Defaults to `200`, `120`.
+        shared_rank, specific_rank: int. Defaults to `2`, `12`.
+        shared_weight, specific_weight: float (`w_s`, `w_k`). Defaults to
+            `0.7`, `2.0`.
+        bias_scale: float. Defaults to `0.5`.
+        rates: `(finish, like)` mean probabilities. Defaults to `(0.28, 0.016)`.
+        popularity: float. Zipf exponent of how often each id is drawn
+            (`0`: uniform; `1.1`: a head of data-rich ids and a long tail).
+        side_fields: bool. Adds `user_segment` and `item_category`: 32
+            quantile buckets of the first shared factor of the user / item
+            (side fields that leak part of the shared preference, for
+            STEM-Net's Table 5 variants). Defaults to `False`.
+        seed: int. Seeds everything drawn.
+
+    Returns:
+        `(frame, schema, tasks)`; the frame also holds the true probabilities
+        `p_finish`, `p_like` (not features).
+
+    Example:
+
+    >>> frame, schema, tasks = preference_conflict(20_000, seed=0)
+    >>> list(schema.names), [t.name for t in tasks]
+    (['user_id', 'item_id'], ['finish', 'like'])
+    >>> round(float(frame.p_like.mean()), 3)
+    0.016
+    """
+    if int(num_rows) < 1 or min(num_users, num_items, shared_rank, specific_rank) < 1:
+        raise ValueError("num_rows, num_users, num_items and the ranks must be >= 1.")
+    if not all(0.0 < r < 1.0 for r in rates) or len(rates) != 2:
+        raise ValueError(f"rates must be two probabilities in (0, 1). Received: {rates}")
+    rng = np.random.default_rng(seed)
+
+    def factors(count, rank):
+        return rng.normal(0.0, rank ** -0.25, size=(count, rank))
+
+    shared_u, shared_i = factors(num_users, shared_rank), factors(num_items, shared_rank)
+    finish_u, finish_i = factors(num_users, specific_rank), factors(num_items, specific_rank)
+    like_u, like_i = factors(num_users, specific_rank), factors(num_items, specific_rank)
+    bias_finish, bias_like = rng.normal(0.0, bias_scale, size=(2, num_users))
+    bias_item = rng.normal(0.0, bias_scale, size=num_items)
+
+    def ids(count):
+        weights = np.arange(1, count + 1, dtype="float64") ** -float(popularity)
+        order = rng.permutation(count)  # which id is the most popular: random
+        return order[rng.choice(count, size=num_rows, p=weights / weights.sum())]
+
+    user, item = ids(num_users), ids(num_items)
+    shared = np.sum(shared_u[user] * shared_i[item], axis=1)
+    z_finish = (shared_weight * shared + specific_weight * np.sum(finish_u[user] * finish_i[item], 1)
+                + bias_finish[user] + bias_item[item])
+    z_like = (shared_weight * shared + specific_weight * np.sum(like_u[user] * like_i[item], 1)
+              + bias_like[user] + bias_item[item])
+    p_finish = 1.0 / (1.0 + np.exp(-(z_finish + _offset_for_rate(z_finish, rates[0]))))
+    p_like = 1.0 / (1.0 + np.exp(-(z_like + _offset_for_rate(z_like, rates[1]))))
+    frame = pd.DataFrame({"user_id": user.astype("int64"), "item_id": item.astype("int64")})
+    features = [SparseFeature("user_id", vocabulary=tuple(range(num_users)), dtype="int64"),
+                SparseFeature("item_id", vocabulary=tuple(range(num_items)), dtype="int64")]
+    if side_fields:
+        for column, base, values in (("user_segment", user, shared_u[:, 0]),
+                                     ("item_category", item, shared_i[:, 0])):
+            edges = np.quantile(values, np.linspace(0, 1, 33)[1:-1])
+            frame[column] = np.digitize(values, edges)[base].astype("int64")
+            features.append(SparseFeature(column, vocabulary=tuple(range(32)), dtype="int64"))
+    frame["finish"] = (rng.random(num_rows) < p_finish).astype("int64")
+    frame["like"] = (rng.random(num_rows) < p_like).astype("int64")
+    frame["p_finish"], frame["p_like"] = p_finish.astype("float32"), p_like.astype("float32")
+    return frame, Schema(features), [Task("finish"), Task("like")]

@@ -3,11 +3,12 @@ import math
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.serialization import register
 
 
 @register
-class AdaptiveInformationTransfer(keras.layers.Layer):
+class AdaptiveInformationTransfer(Layer):
     """AITM's AIT module: attention over the current and transferred vectors.
 
     `z_t = sum_{u in {p_{t-1}, q_t}} w_u h1(u)`,
@@ -42,9 +43,9 @@ class AdaptiveInformationTransfer(keras.layers.Layer):
 
     def build(self, current_shape, transferred_shape=None):
         units = self.units or current_shape[-1]
-        self.value = keras.layers.Dense(units, use_bias=False, name="value")
-        self.query = keras.layers.Dense(units, use_bias=False, name="query")
-        self.key = keras.layers.Dense(units, use_bias=False, name="key")
+        self.value = keras.layers.Dense(units, use_bias=False, **self.sublayer_options("value"))
+        self.query = keras.layers.Dense(units, use_bias=False, **self.sublayer_options("query"))
+        self.key = keras.layers.Dense(units, use_bias=False, **self.sublayer_options("key"))
         for layer in (self.value, self.query, self.key):
             layer.build(current_shape)
         self.scale = 1.0 / math.sqrt(units)
@@ -57,8 +58,3 @@ class AdaptiveInformationTransfer(keras.layers.Layer):
 
     def compute_output_shape(self, current_shape, transferred_shape=None):
         return (current_shape[0], self.units or current_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(units=self.units)
-        return config

@@ -1,11 +1,12 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.serialization import register
 
 
 @register
-class Experts(keras.layers.Layer):
+class Experts(Layer):
     """A group of independent MLP experts evaluated in one batched product.
 
     Expert `e` computes `f_e(x) = act(W_e^L ... act(W_e^1 x + b_e^1) ... )`.
@@ -65,10 +66,12 @@ class Experts(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.norm_layers = [
-            keras.layers.BatchNormalization(name=f"batch_norm_{i}")
+            keras.layers.BatchNormalization(**self.sublayer_options(f"batch_norm_{i}"))
             for i in range(len(units) if batch_norm else 0)
         ]
-        self.dropout_layer = keras.layers.Dropout(self.dropout) if self.dropout else None
+        self.dropout_layer = (
+            keras.layers.Dropout(self.dropout, **self.sublayer_options()) if self.dropout else None
+        )
 
     def _per_expert_initializer(self):
         init = self.kernel_initializer
@@ -127,15 +130,37 @@ class Experts(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_experts, self.units[-1])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_experts=self.num_experts,
-            units=self.units,
-            activation=keras.activations.serialize(self.activation),
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
-        )
-        return config
+
+def fusable(groups):
+    """Whether `run_fused` can evaluate these `Experts` groups as one."""
+    groups = [g for g in groups if g is not None]
+    first = groups[0] if groups else None
+    return bool(groups) and all(
+        g.units == first.units and g.activation is first.activation and g.dropout == first.dropout
+        and not g.batch_norm for g in groups)
+
+
+def run_fused(groups, inputs, training=None):
+    """Several `Experts` groups that read the same input, in one batched product per layer.
+
+    The groups' kernels are concatenated along the expert axis (a copy of
+    the weights, small beside the activations) so the layer costs one
+    product instead of one per group; the result is split back. The same
+    function of the inputs and weights as calling each group (see
+    `fusable` for when it applies).
+
+    Returns:
+        A list of `(batch, group's experts, units)` tensors, one per group.
+    """
+    first = groups[0]
+    h = inputs
+    for i in range(len(first.units)):
+        kernel = ops.concatenate([g.kernels[i] for g in groups], axis=0)
+        bias = ops.concatenate([g.biases[i] for g in groups], axis=0)
+        equation = "bi,eio->beo" if i == 0 else "bei,eio->beo"
+        h = first.activation(ops.einsum(equation, h, kernel) + bias)
+        if first.dropout_layer is not None:
+            h = first.dropout_layer(h, training=training)
+    sizes = [g.num_experts for g in groups]
+    cuts = [sum(sizes[:k + 1]) for k in range(len(sizes) - 1)]
+    return ops.split(h, cuts, axis=1) if cuts else [h]

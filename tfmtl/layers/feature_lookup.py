@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tfmtl.layers.base import Layer
+from tfmtl.schema.names import internal_name
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.sequence_feature import SequenceFeature
 from tfmtl.serialization import register
@@ -24,7 +26,7 @@ def table_size(schema, table):
 
 
 @register
-class FeatureLookup(keras.layers.Layer):
+class FeatureLookup(Layer):
     """Maps raw categorical values to embedding-table indices.
 
     One lookup per table (fields that share a table share its lookup). A
@@ -52,7 +54,7 @@ class FeatureLookup(keras.layers.Layer):
 
     def __init__(self, schema, **kwargs):
         super().__init__(**kwargs)
-        self.schema = schema if isinstance(schema, Schema) else Schema.from_config(schema)
+        self.schema = Schema.of(schema)
         self.lookups = {}
         for table, fields in self.schema.tables.items():
             field = fields[0]
@@ -60,14 +62,14 @@ class FeatureLookup(keras.layers.Layer):
                 layer = keras.layers.Hashing(
                     field.num_bins,
                     mask_value="" if field.dtype == "string" else None,
-                    name=f"hash_{table}",
+                    name=f"hash_{internal_name(table)}",
                 )
             elif field.dtype == "string":
                 layer = keras.layers.StringLookup(
                     vocabulary=list(self.schema.table_vocabulary(table)),
                     mask_token="",
                     num_oov_indices=1,
-                    name=f"lookup_{table}",
+                    name=f"lookup_{internal_name(table)}",
                 )
             else:
                 layer = keras.layers.IntegerLookup(
@@ -75,7 +77,7 @@ class FeatureLookup(keras.layers.Layer):
                     mask_token=None,
                     num_oov_indices=1,
                     vocabulary_dtype="int64",
-                    name=f"lookup_{table}",
+                    name=f"lookup_{internal_name(table)}",
                 )
             self.lookups[table] = layer
 
@@ -104,8 +106,3 @@ class FeatureLookup(keras.layers.Layer):
             shape = (batch, None) if isinstance(field, SequenceFeature) else (batch,)
             specs[field.name] = keras.KerasTensor(shape, dtype="int32")
         return specs
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(schema=self.schema.get_config())
-        return config

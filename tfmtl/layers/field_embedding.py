@@ -1,14 +1,16 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.layers.feature_lookup import table_size
+from tfmtl.schema.names import internal_name
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.sequence_feature import SequenceFeature
 from tfmtl.serialization import register
 
 
 @register
-class FieldEmbedding(keras.layers.Layer):
+class FieldEmbedding(Layer):
     """Embeds every categorical field: `(batch, fields, dim)`.
 
     One table per schema table (shared fields read the same rows). A
@@ -41,7 +43,7 @@ class FieldEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.schema = schema if isinstance(schema, Schema) else Schema.from_config(schema)
+        self.schema = Schema.of(schema)
         if not self.schema.fields:
             raise ValueError("FieldEmbedding needs a schema with categorical fields.")
         if int(embedding_dim) < 1:
@@ -59,7 +61,7 @@ class FieldEmbedding(keras.layers.Layer):
                     keras.initializers.serialize(self.embeddings_initializer)
                 ),
                 embeddings_regularizer=self.embeddings_regularizer,
-                name=f"table_{table}",
+                **self.sublayer_options(f"table_{internal_name(table)}"),
             )
             for table in self.schema.tables
         }
@@ -86,13 +88,3 @@ class FieldEmbedding(keras.layers.Layer):
         return keras.KerasTensor(
             (batch, len(self.schema.fields), self.embedding_dim), dtype=self.compute_dtype
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            schema=self.schema.get_config(),
-            embedding_dim=self.embedding_dim,
-            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
-            embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer),
-        )
-        return config

@@ -1,11 +1,12 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.serialization import register
 
 
 @register
-class LabelConstraint(keras.layers.Layer):
+class LabelConstraint(Layer):
     """AITM's behavioural expectation calibrator, as an added loss.
 
     Adds `alpha * sum_i max(yhat_t(i) - yhat_{t-1}(i), 0)` over the batch
@@ -43,8 +44,3 @@ class LabelConstraint(keras.layers.Layer):
 
     def compute_output_shape(self, previous_shape, current_shape):
         return current_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(weight=self.weight)
-        return config

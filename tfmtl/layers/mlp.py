@@ -1,10 +1,11 @@
 import keras
 
+from tfmtl.layers.base import Layer
 from tfmtl.serialization import register
 
 
 @register
-class MLP(keras.layers.Layer):
+class MLP(Layer):
     """A stack of dense layers: `h = dropout(act(bn(W h + b)))` per layer.
 
     Args:
@@ -59,16 +60,16 @@ class MLP(keras.layers.Layer):
                     keras.initializers.serialize(self.kernel_initializer)
                 ),
                 kernel_regularizer=self.kernel_regularizer,
-                name=f"dense_{i}",
+                **self.sublayer_options(f"dense_{i}"),
             )
             for i, u in enumerate(units)
         ]
         self.norm_layers = [
-            keras.layers.BatchNormalization(name=f"batch_norm_{i}")
+            keras.layers.BatchNormalization(**self.sublayer_options(f"batch_norm_{i}"))
             for i in range(len(units) if batch_norm else 0)
         ]
         self.dropout_layers = [
-            keras.layers.Dropout(rate, name=f"dropout_{i}") if rate else None
+            keras.layers.Dropout(rate, **self.sublayer_options(f"dropout_{i}")) if rate else None
             for i, rate in enumerate(rates)
         ]
 
@@ -95,15 +96,3 @@ class MLP(keras.layers.Layer):
         if not self.units:
             return tuple(input_shape)
         return tuple(input_shape)[:-1] + (self.units[-1],)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            activation=keras.activations.serialize(self.activation),
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
-        )
-        return config

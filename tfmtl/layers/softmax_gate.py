@@ -1,12 +1,13 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.layers.mlp import MLP
 from tfmtl.serialization import register
 
 
 @register
-class SoftmaxGate(keras.layers.Layer):
+class SoftmaxGate(Layer):
     """Mixes experts with input-dependent softmax weights.
 
     `g(x) = softmax(W_g x)` and the output is `sum_i g(x)_i f_i(x)`
@@ -51,12 +52,14 @@ class SoftmaxGate(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.hidden_units = [int(u) for u in hidden_units]
-        self.hidden = MLP(self.hidden_units, name="hidden") if self.hidden_units else None
+        self.hidden = (
+            MLP(self.hidden_units, **self.sublayer_options("hidden")) if self.hidden_units else None
+        )
         self.dense = keras.layers.Dense(
             self.num_experts,
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
-            name="gate",
+            **self.sublayer_options("gate"),
         )
 
     def build(self, gate_input_shape, experts_shape=None):
@@ -76,13 +79,3 @@ class SoftmaxGate(keras.layers.Layer):
 
     def compute_output_shape(self, gate_input_shape, experts_shape):
         return (experts_shape[0], experts_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_experts=self.num_experts,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            hidden_units=self.hidden_units,
-        )
-        return config

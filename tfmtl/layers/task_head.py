@@ -1,12 +1,16 @@
 import keras
 
+from tfmtl.layers.base import Layer
 from tfmtl.schema.task import KINDS
 from tfmtl.serialization import register
 
 
 @register
-class TaskHead(keras.layers.Layer):
+class TaskHead(Layer):
     """The last layer of a task: `sigmoid(w^T h + b)` or `w^T h + b`.
+
+    Under a mixed precision policy (`mixed_float16`, `mixed_bfloat16`) the
+    head computes in float32, so every output, loss and metric is float32.
 
     Args:
         kind: str. `"binary"` (sigmoid, a probability) or `"regression"`
@@ -31,6 +35,7 @@ class TaskHead(keras.layers.Layer):
             1,
             activation="sigmoid" if kind == "binary" else None,
             bias_initializer=self.bias_initializer,
+            dtype=_float32_under_mixed(self.dtype_policy),
             name="logit",
         )
 
@@ -40,13 +45,11 @@ class TaskHead(keras.layers.Layer):
     def call(self, inputs):
         return self.dense(inputs)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + (1,)
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(tuple(inputs.shape)[:-1] + (1,), dtype=self.dense.compute_dtype)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            kind=self.kind,
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config
+
+def _float32_under_mixed(policy):
+    if policy.compute_dtype in ("float16", "bfloat16"):
+        return "float32"
+    return policy

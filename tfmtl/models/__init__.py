@@ -1,4 +1,3 @@
 """Model classes."""
 
 from tfmtl.models.multi_task_model import MultiTaskModel, default_losses, default_metrics
-from tfmtl.models.facet_tree import FacetTree

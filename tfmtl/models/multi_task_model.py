@@ -7,94 +7,148 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfmtl.data.arrays import columns_of, features_from, targets_from, validate
-from tfmtl.schema.schema import Schema
+from tfmtl.data.arrays import check_columns, columns_of, features_from
+from tfmtl.data.targets import (Targets, clear_data_errors, features_dataset, prepare_arrays,
+                                prepare_dataset, raise_data_error)
+from tfmtl.schema.names import internal_names
+from tfmtl.schema.schema import MODEL_SCHEMA, Schema
 from tfmtl.schema.task import Task
 from tfmtl.serialization import register
 
+# Keras warns when a dict input's key differs from its tensor's name: here the
+# keys are the users' column names and the tensors carry their internal names.
+_KEY_WARNING = "When providing `inputs` as a dict, all keys in the dict must match"
 
-def default_losses(tasks):
-    """Per-task Keras losses: log loss for binary, squared error otherwise.
+
+def default_losses(tasks, keys=None):
+    """Per-task Keras losses by output key: log loss for binary, squared error otherwise.
 
     Masked rows carry sample weight 0, and the loss is the mean over the
     rows that count (`"mean_with_sample_weight"`), so a task's loss does not
     shrink with its mask's rate.
     """
+    keys = keys or internal_names([t.name for t in tasks], "Task names")
     losses = {}
     for task in tasks:
         if task.loss_weight == 0:
             continue
-        if task.kind == "binary":
-            losses[task.name] = keras.losses.BinaryCrossentropy(
-                reduction="mean_with_sample_weight", name=f"{task.name}_loss"
-            )
-        else:
-            losses[task.name] = keras.losses.MeanSquaredError(
-                reduction="mean_with_sample_weight", name=f"{task.name}_loss"
-            )
+        kind = (keras.losses.BinaryCrossentropy if task.kind == "binary"
+                else keras.losses.MeanSquaredError)
+        losses[keys[task.name]] = kind(reduction="mean_with_sample_weight",
+                                       name=f"{keys[task.name]}_loss")
     return losses
 
 
-def default_metrics(tasks):
-    """AUC and log loss for binary tasks, MSE for regression, per task."""
+def default_metrics(tasks, keys=None):
+    """AUC and log loss for binary tasks, MSE for regression, per task (by output key)."""
+    keys = keys or internal_names([t.name for t in tasks], "Task names")
     metrics = {}
     for task in tasks:
         if task.auxiliary:
             continue
         if task.kind == "binary":
-            metrics[task.name] = [
+            metrics[keys[task.name]] = [
                 keras.metrics.AUC(name="auc"),
                 keras.metrics.BinaryCrossentropy(name="logloss"),
             ]
         else:
-            metrics[task.name] = [keras.metrics.MeanSquaredError(name="mse")]
+            metrics[keys[task.name]] = [keras.metrics.MeanSquaredError(name="mse")]
     return metrics
 
 
 @register
 class MultiTaskModel(keras.Model):
-    """A functional Keras model that knows its schema and tasks.
+    """A functional Keras model that knows its schema, tasks and facets.
 
-    Every zoo model is one. It takes a dict of raw feature values and
-    returns a dict of `(batch, 1)` predictions keyed by task name. Knowing
-    its tasks, it compiles with no arguments (per-task losses, loss
-    weights, masks and metrics) and trains from data in any of these
-    forms:
+    Every zoo model is one. It takes a dict of raw feature values keyed by
+    the users' column names and has one output per task. Knowing its tasks,
+    it compiles with no arguments (per-task losses, loss weights, masks and
+    metrics) and trains from data in any of these forms, all turned into
+    targets by `tfmtl.data.Targets`:
 
-    - a DataFrame or dict of column arrays holding feature, label and mask
-      columns: `model.fit(frame)`;
-    - Keras' own `(x, y, sample_weight)`, with `y` and `sample_weight`
-      dicts keyed by task name (mask columns left in `x` are applied);
-    - a `tf.data.Dataset` of such tuples, or of single dicts of columns.
+    - a DataFrame or dict of columns holding features, labels and masks:
+      `model.fit(frame)`;
+    - Keras' `(x, y[, sample_weight])`, `y` holding the user's label columns
+      (derived outputs such as ESMM's CTCVR need no label of their own);
+    - a `tf.data.Dataset` of dicts of columns, or of such tuples.
 
-    In-memory data is checked before training starts (`tfmtl.data.validate`).
+    `predict` returns a dict keyed by task name. Names: any column name
+    works; Keras layers, metrics and `model(x)`'s outputs use the internal
+    names of `model.names` (equal to the user's where a name is already an
+    identifier).
 
     Args:
-        inputs, outputs: as for a functional `keras.Model`.
+        inputs, outputs: as for a functional `keras.Model` (outputs keyed by
+            the tasks' internal names).
         schema: `Schema` (or its config): the raw inputs.
         tasks: list of `Task` (or configs): the outputs and their targets.
+        facets: a `tfmtl.mfh.FacetedTasks` (or its config) for models over
+            faceted tasks: their rows' weights are made from it.
+        loss_normalization: how the default losses add up. `"per_task"`
+            (default): each task's loss is the mean over the rows it trains
+            on, weighted by its loss weight. `"per_sample"` (MFH's): the sum
+            of every task's weighted row losses over the number of (row,
+            task) pairs that count in the batch, so each task weighs in
+            proportion to its rows (`compute_loss`; the per-task losses are
+            still logged as their means).
     """
 
-    def __init__(self, *args, schema=None, tasks=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    LOSS_NORMALIZATIONS = ("per_task", "per_sample")
+
+    def __init__(self, *args, schema=None, tasks=None, facets=None, loss_normalization="per_task",
+                 **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_KEY_WARNING)
+            super().__init__(*args, **kwargs)
         # `keras.models.clone_model` rebuilds the graph without them: the clone
         # then trains with explicit Keras arguments only (as its compile config has).
-        self.schema = (
-            schema if isinstance(schema, Schema) or schema is None else Schema.from_config(schema)
-        )
+        self.schema = None if schema is None else Schema.of(schema)
         self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks or ()]
-        outputs = set(self.output_names)
-        missing = [t.name for t in self.tasks if t.name not in outputs]
+        if facets is not None and not hasattr(facets, "partition_weights"):
+            from tfmtl.mfh.facets import FacetedTasks
+
+            facets = FacetedTasks.from_config(facets)
+        self.facets = facets
+        if loss_normalization not in self.LOSS_NORMALIZATIONS:
+            raise ValueError(f"loss_normalization must be one of {self.LOSS_NORMALIZATIONS}. "
+                             f"Received: {loss_normalization!r}")
+        self.loss_normalization = loss_normalization
+        self._default_loss = False
+        self.output_keys = internal_names([t.name for t in self.tasks], "Task names")
+        missing = [t.name for t in self.tasks if self.output_keys[t.name] not in self.output_names]
         if missing:
-            raise ValueError(f"Tasks {missing} have no model output. Outputs: {sorted(outputs)}")
+            raise ValueError(
+                f"Tasks {missing} have no model output. Outputs: {sorted(self.output_names)}")
+        self.targets = Targets(self.tasks, self.facets, self.output_keys) if self.tasks else None
+
+    @property
+    def names(self):
+        """`{"features": {name: internal}, "outputs": {task: internal}}`."""
+        return {
+            "features": dict(self.schema.internal_names) if self.schema is not None else {},
+            "outputs": dict(self.output_keys),
+        }
 
     def get_config(self):
         config = super().get_config()
+        schema = None if self.schema is None else self.schema.get_config()
+        if schema is not None:  # the schema once, not once per layer
+            for layer in config.get("layers", ()):
+                if layer.get("config", {}).get("schema") == schema:
+                    layer["config"]["schema"] = MODEL_SCHEMA
         config.update(
-            schema=None if self.schema is None else self.schema.get_config(),
+            schema=schema,
             tasks=[t.get_config() for t in self.tasks],
+            facets=None if self.facets is None else self.facets.get_config(),
+            loss_normalization=self.loss_normalization,
         )
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        schema = config.get("schema")
+        with Schema.loading(None if schema is None else Schema.from_config(schema)):
+            return super().from_config(config, custom_objects=custom_objects)
 
     def _require_tasks(self, what):
         if self.schema is None or not self.tasks:
@@ -108,33 +162,42 @@ class MultiTaskModel(keras.Model):
     def loss_tasks(self):
         return [t for t in self.tasks if t.loss_weight > 0]
 
-    def compile(
-        self,
-        optimizer="adam",
-        loss=None,
-        loss_weights=None,
-        metrics=None,
-        weighted_metrics=None,
-        **kwargs,
-    ):
+    def compile(self, optimizer="adam", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, **kwargs):
+        self._default_loss = loss is None
         if loss is None:
             self._require_tasks("compile() without `loss`")
-            loss = default_losses(self.tasks)
-        if loss_weights is None and isinstance(loss, dict):
-            loss_weights = {t.name: t.loss_weight for t in self.tasks if t.name in loss}
+            loss = default_losses(self.tasks, self.output_keys)
+        if loss_weights is None and isinstance(loss, dict) and self.tasks:
+            loss_weights = {self.output_keys[t.name]: t.loss_weight for t in self.tasks
+                            if self.output_keys[t.name] in loss}
         if metrics is None and weighted_metrics is None and self.tasks:
-            weighted_metrics = default_metrics(self.tasks)
-        super().compile(
-            optimizer=optimizer,
-            loss=loss,
-            loss_weights=loss_weights,
-            metrics=metrics,
-            weighted_metrics=weighted_metrics,
-            **kwargs,
-        )
+            weighted_metrics = default_metrics(self.tasks, self.output_keys)
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        if self.loss_normalization != "per_sample" or not self._default_loss:
+            return loss
+        total = per_sample_loss(self.loss_tasks, self.output_keys, y, y_pred, sample_weight)
+        for extra in self.losses:  # FDN's orthogonality, AITM's constraint: as Keras adds them
+            total = total + self._aggregate_additional_loss(extra)
+        return total
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and self._default_loss:
+            config = {**config, "tfmtl_default_loss": True}
+        return config
 
     def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        config = dict(config)
+        default = config.pop("tfmtl_default_loss", False)
+        arguments = keras.saving.deserialize_keras_object(config)
+        if default and self.tasks:  # the losses compile() makes (and their normalisation)
+            arguments.update(loss=None, loss_weights=None, metrics=None, weighted_metrics=None)
+        self.compile(**arguments)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
@@ -144,19 +207,38 @@ class MultiTaskModel(keras.Model):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself
         if validation_data is not None:
             validation_data = self._prepare_validation(validation_data)
-        return super().fit(
-            x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
-        )
+        clear_data_errors()
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [FiniteCheck()]
+        try:
+            return super().fit(x, y, *args, sample_weight=sample_weight,
+                               validation_data=validation_data, **kwargs)
+        except (tf.errors.OpError, ValueError):
+            raise_data_error()
+            raise
 
     def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
         x, y, sample_weight = self.prepare(x, y, sample_weight)
-        return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
+        clear_data_errors()
+        try:
+            return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
+        except (tf.errors.OpError, ValueError):
+            raise_data_error()
+            raise
 
     def predict(self, x, *args, **kwargs):
-        if isinstance(x, (pd.DataFrame, dict)) and not _has_tensors(x) and self.schema is not None:
-            validate(x, self.schema, self.tasks, labels=False)
-            x = features_from(x, self.schema)
-        return super().predict(x, *args, **kwargs)
+        """Scores by task name: `{task: (rows, 1)}`, from a frame, dict of columns or dataset."""
+        if self.schema is not None:
+            if isinstance(x, tf.data.Dataset):
+                x = features_dataset(x, self.schema)
+            elif isinstance(x, (pd.DataFrame, dict)) and not _has_tensors(x):
+                columns = columns_of(x)
+                check_columns(columns, self.schema)
+                x = features_from(columns, self.schema)
+        outputs = super().predict(x, *args, **kwargs)
+        if not self.tasks or not isinstance(outputs, dict):
+            return outputs
+        names = {key: name for name, key in self.output_keys.items()}
+        return {names.get(k, k): v for k, v in outputs.items()}
 
     def _prepare_validation(self, data):
         x, y, sample_weight = self.prepare(*data) if isinstance(data, tuple) else self.prepare(data)
@@ -165,106 +247,100 @@ class MultiTaskModel(keras.Model):
         return (x, y) if sample_weight is None else (x, y, sample_weight)
 
     def prepare(self, x, y=None, sample_weight=None):
-        """Checks training data and splits it into `(x, y, sample_weight)`.
+        """Checks training data and turns it into Keras' `(x, y, sample_weight)`.
 
-        See the class docstring for the accepted forms. Raises `ValueError`
-        with a clear message when a column is missing, labels are not
-        finite, binary labels are not 0/1, or the data is empty.
+        See the class docstring for the accepted forms; `tfmtl.data.Targets`
+        makes the targets. Raises `ValueError` with a clear message when a
+        column is missing, a label is not finite where it counts, a binary
+        label is not 0/1, a mask is outside [0, 1], or the data is empty.
         """
+        if self.schema is None or not self.tasks:
+            if isinstance(x, pd.DataFrame) or (isinstance(x, dict) and y is None):
+                self._require_tasks("Training from columns")
+            return x, y, sample_weight  # plain Keras, for a model without tasks
         if isinstance(x, tf.data.Dataset):
-            if self.schema is None:
-                return x, y, sample_weight
-            return self._prepare_dataset(x), y, sample_weight
+            if y is not None or sample_weight is not None:
+                raise ValueError("With a dataset, give labels and weights inside it, not as "
+                                 "`y` / `sample_weight`.")
+            return prepare_dataset(x, self.schema, self.targets), None, None
         if not isinstance(x, (pd.DataFrame, dict)) or _has_tensors(x):
             return x, y, sample_weight
-        if self.schema is None and y is not None:
-            return x, y, sample_weight  # plain Keras, for a model without tasks
-        self._require_tasks("Training from columns")
-        if y is None:
-            validate(x, self.schema, self.tasks)
-            y, sample_weight = targets_from(x, self.tasks)
-            return features_from(x, self.schema), y, sample_weight
-        validate(x, self.schema, self.tasks, labels=False)
-        if isinstance(y, dict):
-            self._check_targets(x, y)
-            y = {k: _column(v) for k, v in y.items()}
-            if sample_weight is None:
-                sample_weight = self._masks_in(x, y)
-        return features_from(x, self.schema), y, sample_weight
+        return prepare_arrays(x, y, sample_weight, self.schema, self.targets)
 
-    def _check_targets(self, x, y):
-        missing = [t.name for t in self.loss_tasks if t.name not in y]
-        if missing:
-            raise ValueError(f"`y` has no labels for tasks {missing}. Keys: {sorted(y)}")
-        columns = columns_of(x)
-        frame = {**columns, **{f"__label_{k}": np.asarray(v) for k, v in y.items()}}
-        tasks = [
-            Task(t.name, t.kind, label=f"__label_{t.name}",
-                 mask=t.mask if t.mask in columns else None)
-            for t in self.tasks if t.name in y
-        ]
-        validate(frame, self.schema, tasks)
+    def dataset(self, frame, batch_size=1024, shuffle=True, seed=None, labels=True):
+        """`tfmtl.data.to_dataset` of `frame` with this model's schema and targets."""
+        from tfmtl.data.pipeline import to_dataset
 
-    def _masks_in(self, x, y):
-        columns = columns_of(x)
-        masked = [t for t in self.tasks if t.mask and t.name in y]
-        absent = [t.name for t in masked if t.mask not in columns]
-        if absent:
-            warnings.warn(
-                f"Tasks {absent} have mask columns that are not in `x` and no "
-                "`sample_weight` was given: their losses count every row.",
-                stacklevel=3,
-            )
-        present = [t for t in masked if t.mask in columns]
-        if not present:
-            return None
-        n = len(next(iter(columns.values())))
-        return {
-            t.name: (
-                np.asarray(columns[t.mask], "float32") if t in present else np.ones(n, "float32")
-            )
-            for t in self.tasks if t.name in y
-        }
+        self._require_tasks("dataset()")
+        return to_dataset(frame, self.schema, self.targets if labels else None, batch_size,
+                          shuffle, seed)
 
-    def _prepare_dataset(self, dataset):
-        spec = dataset.element_spec
-        if not isinstance(spec, dict):
-            first = spec[0] if isinstance(spec, tuple) else spec
-            if isinstance(first, dict):
-                missing = [n for n in self.schema.names if n not in first]
-                if missing:
-                    raise ValueError(f"Feature column(s) missing from the dataset: {missing}")
-            return dataset
-        missing = [n for n in self.schema.names if n not in spec]
-        if missing:
-            raise ValueError(f"Feature column(s) missing from the dataset: {missing}")
-        missing = {c: t.name for t in self.tasks for c in t.columns if c not in spec}
-        if missing:
-            described = ", ".join(f"{c!r} (task {t!r})" for c, t in missing.items())
-            raise ValueError(f"Label/mask column(s) missing from the dataset: {described}")
-        names, tasks = self.schema.names, self.tasks
-        any_mask = any(t.mask for t in tasks)
+    def metrics_by_task(self, logs):
+        """`{task: {metric: value}}` from Keras logs (`evaluate(..., return_dict=True)`).
 
-        def split(row):
-            x = {n: row[n] for n in names}
-            y, weights = {}, {}
-            for task in tasks:
-                label = tf.ones_like(tf.cast(row[task.label_columns[0]], "float32"))
-                for column in task.label_columns:
-                    label = label * tf.cast(row[column], "float32")
-                mask = (
-                    tf.cast(row[task.mask], "float32") if task.mask else tf.ones_like(label)
-                )
-                y[task.name] = tf.where(mask > 0, label, tf.zeros_like(label))[..., None]
-                weights[task.name] = mask
-            return (x, y, weights) if any_mask else (x, y)
-
-        return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE)
+        Keras names metrics `<output key>_<metric>`, and drops the prefix
+        when the model has one output; this maps them back to task names.
+        """
+        results = {}
+        keys = sorted(self.output_keys.items(), key=lambda item: -len(item[1]))
+        single = len(self.outputs) == 1
+        for name, value in logs.items():
+            if name.startswith("val_"):
+                continue
+            for task, key in keys:
+                if name.startswith(f"{key}_"):
+                    results.setdefault(task, {})[name[len(key) + 1:]] = float(value)
+                    break
+            else:
+                if single and name not in ("loss",) and self.tasks:
+                    results.setdefault(self.tasks[0].name, {})[name] = float(value)
+        return results
 
 
-def _column(values):
-    values = np.asarray(values, dtype="float32")
-    return values[:, None] if values.ndim == 1 else values
+def per_sample_loss(tasks, keys, y, y_pred, sample_weight):
+    """`sum_{t, r} w_t * m_rt * l_t(r) / #{(r, t): m_rt > 0}` over a batch (MFH's normalisation).
+
+    `l_t` is the log loss (binary) or squared error of task `t` on row `r`,
+    `m_rt` its sample weight (mask, facet weight), `w_t` its loss weight.
+    """
+    total, count = 0.0, 0.0
+    for task in tasks:
+        k = keys[task.name]
+        target = tf.cast(y[k], y_pred[k].dtype)
+        if task.kind == "binary":
+            rows = keras.losses.binary_crossentropy(target, y_pred[k])
+        else:
+            rows = tf.reduce_mean(tf.square(target - y_pred[k]), axis=-1)
+        weight = (tf.ones_like(rows) if sample_weight is None or sample_weight.get(k) is None
+                  else tf.cast(tf.reshape(sample_weight[k], tf.shape(rows)), rows.dtype))
+        total += task.loss_weight * tf.reduce_sum(weight * rows)
+        count += tf.reduce_sum(tf.cast(weight > 0, rows.dtype))
+    return tf.math.divide_no_nan(total, count)
+
+
+class TrainingDiverged(ValueError):
+    """The loss or a weight became NaN or infinite during training."""
+
+
+class FiniteCheck(keras.callbacks.Callback):
+    """Stops training with `TrainingDiverged` once the loss or a weight is not finite.
+
+    Checked after every epoch (no cost per step): the message names the
+    epoch, the first weights that broke and what usually helps.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        broken = [k for k, v in logs.items() if isinstance(v, (int, float)) and not np.isfinite(v)]
+        weights = [v.path for v in self.model.weights
+                   if "float" in str(v.dtype) and not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
+        if broken or weights:
+            self.model.stop_training = True
+            raise TrainingDiverged(
+                f"Training diverged in epoch {epoch + 1}: "
+                + (f"{broken} became NaN/inf" if broken else "the loss stayed finite")
+                + (f"; {len(weights)} weight(s) are NaN/inf, e.g. {weights[:3]}" if weights else "")
+                + ". Lower the learning rate, check the features' scales, or clip gradients.")
 
 
 def _has_tensors(data):

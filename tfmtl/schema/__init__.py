@@ -6,4 +6,4 @@ from tfmtl.schema.schema import Schema
 from tfmtl.schema.sequence_feature import SequenceFeature
 from tfmtl.schema.sparse_feature import SparseFeature
 from tfmtl.schema.task import Task
-from tfmtl.schema.facets import Facet, FacetedTasks
+from tfmtl.schema.report import SchemaReport, schema_report

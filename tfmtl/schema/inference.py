@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from tfmtl.schema.dense_feature import DenseFeature
+from tfmtl.schema.report import schema_report
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.sequence_feature import SequenceFeature
 from tfmtl.schema.sparse_feature import SparseFeature
@@ -48,7 +49,12 @@ def infer_schema(
         min_frequency: int. Values seen fewer times go to the OOV bucket.
 
     Returns:
-        A tuple `(schema, tasks)`.
+        A tuple `(schema, tasks)`. `schema.report` is a `SchemaReport` of
+        what was made of each column and what looks wrong (integer ids with
+        blanks read as floats, timestamps, constant columns, near-unique
+        ids, inf values, a feature that alone predicts a label: a leak?);
+        `print(schema.report)` shows it, and `tfmtl.fit` and the command
+        line print it once.
 
     Example:
 
@@ -109,7 +115,9 @@ def infer_schema(
                 min_frequency=min_frequency,
             )
         )
-    return Schema(features), tasks
+    schema = Schema(features)
+    schema.report = schema_report(frame, schema, tasks)
+    return schema, tasks
 
 
 def _task_kind(labels, mask_column, frame):
@@ -125,9 +133,16 @@ def _infer_feature(column, kind, separator, max_vocabulary, min_frequency):
     if kind is None:
         kind = _guess_kind(column, separator)
     if kind == "dense":
-        values = pd.to_numeric(column, errors="raise").astype("float64")
-        mean = float(np.nanmean(values)) if values.notna().any() else 0.0
-        variance = float(np.nanvar(values)) if values.notna().any() else 1.0
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+        text = column.notna().to_numpy() & np.isnan(values)
+        if text.any():
+            examples = list(dict.fromkeys(column[text].astype(str)))[:3]
+            raise ValueError(f"Column {name!r} is numeric but has {int(text.sum())} value(s) "
+                             f"that are not numbers, e.g. {examples}; declare it categorical or "
+                             "clean it.")
+        finite = values[np.isfinite(values)]  # inf is treated as missing, as the model does
+        mean = float(finite.mean()) if len(finite) else 0.0
+        variance = float(finite.var()) if len(finite) else 1.0
         return DenseFeature(name, mean=mean, variance=variance)
     if kind == "sequence":
         tokens = column.map(lambda v: _tokens(v, separator)).explode().dropna()

@@ -1,8 +1,18 @@
 """The set of input features of a model."""
 
+import contextlib
+import threading
+
 from tfmtl.schema.dense_feature import DenseFeature
 from tfmtl.schema.sequence_feature import SequenceFeature
+from tfmtl.schema.names import internal_names
 from tfmtl.schema.sparse_feature import SparseFeature
+
+# A layer inside a `MultiTaskModel` stores this instead of the model's whole
+# schema (which the model stores once); `Schema.of` resolves it while the
+# model loads.
+MODEL_SCHEMA = "<the model's schema>"
+_LOADING = threading.local()
 
 _KINDS = {
     "sparse": SparseFeature,
@@ -47,9 +57,35 @@ class Schema:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"Repeated feature names in schema: {repeated}")
+        self.internal_names = internal_names(names, "Feature names")
+        self.report = None  # a SchemaReport when infer_schema made the schema
         self.features = features
         self._by_name = dict(zip(names, features))
         self.tables = self._check_tables()
+
+    @classmethod
+    def of(cls, value):
+        """A `Schema` from a schema, its config, or `MODEL_SCHEMA` while a model loads."""
+        if isinstance(value, Schema):
+            return value
+        if isinstance(value, str) and value == MODEL_SCHEMA:
+            schema = getattr(_LOADING, "schema", None)
+            if schema is None:
+                raise ValueError("This layer's config refers to its model's schema: load it "
+                                 "as part of its model (keras.saving.load_model).")
+            return schema
+        return cls.from_config(value)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def loading(schema):
+        """Resolves `MODEL_SCHEMA` to `schema` within the block."""
+        previous = getattr(_LOADING, "schema", None)
+        _LOADING.schema = schema
+        try:
+            yield
+        finally:
+            _LOADING.schema = previous
 
     def _check_tables(self):
         tables = {}

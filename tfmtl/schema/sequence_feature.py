@@ -3,13 +3,13 @@
 import dataclasses
 
 from tfmtl.schema.names import check_name
-from tfmtl.schema.sparse_feature import _check_lookup
+from tfmtl.schema.sparse_feature import Categorical, _check_lookup
 
 COMBINERS = ("mean", "sum")
 
 
 @dataclasses.dataclass(frozen=True)
-class SequenceFeature:
+class SequenceFeature(Categorical):
     """A categorical feature with a variable number of values per row.
 
     A row's raw value is one string whose values are joined by `separator`
@@ -60,13 +60,3 @@ class SequenceFeature:
                     "with no values and cannot be in the vocabulary."
                 )
             object.__setattr__(self, "vocabulary", vocabulary)
-
-    @property
-    def table(self):
-        return self.shared_embedding or self.name
-
-    def get_config(self):
-        config = dataclasses.asdict(self)
-        if self.vocabulary is not None:
-            config["vocabulary"] = list(self.vocabulary)
-        return config

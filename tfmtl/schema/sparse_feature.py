@@ -7,8 +7,23 @@ from tfmtl.schema.names import check_name
 DTYPES = ("string", "int64")
 
 
+class Categorical:
+    """What single- and multi-valued categorical features share: a table, a config."""
+
+    @property
+    def table(self):
+        """The embedding table: `shared_embedding`, or the feature's own."""
+        return self.shared_embedding or self.name
+
+    def get_config(self):
+        config = dataclasses.asdict(self)
+        if self.vocabulary is not None:
+            config["vocabulary"] = list(self.vocabulary)
+        return config
+
+
 @dataclasses.dataclass(frozen=True)
-class SparseFeature:
+class SparseFeature(Categorical):
     """A categorical feature with one value per row.
 
     Raw values (strings or integers) are mapped to table indices inside the
@@ -51,15 +66,6 @@ class SparseFeature:
             )
             object.__setattr__(self, "vocabulary", vocabulary)
 
-    @property
-    def table(self):
-        return self.shared_embedding or self.name
-
-    def get_config(self):
-        config = dataclasses.asdict(self)
-        if self.vocabulary is not None:
-            config["vocabulary"] = list(self.vocabulary)
-        return config
 
 
 def _check_lookup(feature):

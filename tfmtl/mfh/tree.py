@@ -16,9 +16,17 @@ class FacetTree:
     - `"flat"`: the root branches straight to every task (the flat baselines).
     - `"hmtl"` (Eq. 4): one facet order; level `k` holds the codes of the
       first `k` facets of `order`, each node has one parent.
-    - `"mfh"` (Eq. 5, Fig. 6-7): level `k` holds every code of `k` distinct
-      facets; a node's parents are the codes one level up that it contains
-      (a level-`k` node has `k` of them).
+    - `"mfh"` (Eq. 5, Fig. 6-7, Sec. 4.2): level 0 is the root (the
+      inter-facet switcher, one branch per facet); level 1 holds one node
+      per facet (`((f, None),)`, the first-order intra-facet switcher, one
+      branch per value of the facet); level `j + 1` holds every code of `j`
+      facets' values (level 2: one node per partition, the second-order
+      intra-facet switchers). A partition node's parent is its facet's node;
+      a node of `j >= 2` values has `j` parents, the codes one value short
+      that it contains (the paper's "contains the lower MLP's code as a
+      subcode"; how such a node combines its parents is not stated: as a
+      task does, by a sum). With `N` facets of `n_i` values: `N + prod(1 +
+      n_i)` nodes, `N + sum_i n_i prod_{l != i}(1 + n_l)` edges.
 
     Towers attach at `expansion_level` (default: the number of facets, where
     a node is a task): task `t` reads every node of that level whose code `t`
@@ -37,7 +45,7 @@ class FacetTree:
 
     >>> tree = FacetTree([2, 3], "mfh")
     >>> [len(level) for level in tree.levels], tree.num_edges
-    ([1, 5, 6], 17)
+    ([1, 2, 5, 6], 19)
     """
 
     def __init__(self, sizes, kind, task_codes=None, order=None, expansion_level=None):
@@ -67,11 +75,11 @@ class FacetTree:
                 _unique(_sorted(tuple((f, c[f]) for f in self.order[:k])) for c in self.task_codes)
                 for k in range(self.expansion_level + 1)
             ]
-        else:
-            self.levels = [
-                _unique(sub for t in tasks for sub in itertools.combinations(t, k))
-                for k in range(self.expansion_level + 1)
-            ]
+        else:  # root, the facet nodes, then the codes of 1, 2, ... facets' values
+            codes = [sorted(_unique(sub for t in tasks for sub in itertools.combinations(t, k)))
+                     for k in range(1, self.expansion_level + 1)]
+            facets = sorted({f for code in codes[0] for f, _ in code})
+            self.levels = [[()], [facet_node(f) for f in facets]] + codes
         self.parents = {(): []}
         for k in range(1, len(self.levels)):
             above = set(self.levels[k - 1])
@@ -80,8 +88,12 @@ class FacetTree:
                     self.parents[node] = [()]
                 elif kind == "hmtl":
                     self.parents[node] = [_sorted(node_in_order(node, self.order)[:-1])]
+                elif is_facet_node(node):
+                    self.parents[node] = [()]
+                elif len(node) == 1:
+                    self.parents[node] = [facet_node(node[0][0])]
                 else:
-                    self.parents[node] = [p for p in itertools.combinations(node, k - 1)
+                    self.parents[node] = [p for p in itertools.combinations(node, len(node) - 1)
                                           if p in above]
         self.children = {node: [] for level in self.levels for node in level}
         for level in self.levels[1:]:
@@ -111,6 +123,15 @@ class FacetTree:
     @property
     def num_edges(self):
         return sum(len(self.parents[node]) for level in self.levels[1:] for node in level)
+
+
+def facet_node(facet):
+    """The code of facet `facet`'s node (MFH's first-order intra-facet switcher)."""
+    return ((facet, None),)
+
+
+def is_facet_node(node):
+    return len(node) == 1 and node[0][1] is None
 
 
 def node_in_order(node, order):

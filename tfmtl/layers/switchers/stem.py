@@ -1,3 +1,4 @@
+import keras
 from keras import ops
 
 from tfmtl.layers.experts import Experts
@@ -5,7 +6,7 @@ from tfmtl.layers.softmax_gate import SoftmaxGate
 from tfmtl.serialization import register
 from tfmtl.layers.switchers.switcher import Switcher
 
-GATE_INPUTS = ("concat", "sum")
+GATE_INPUTS = ("concat", "sum", "task", "shared")
 
 
 @register
@@ -14,7 +15,8 @@ class STEMLayer(Switcher):
 
     Shared experts read the shared input `x_s`; task `t`'s experts read
     task `t`'s input `x_t`. Task `t`'s gate weighs *all* experts (shared and
-    every task's) from `concat(x_t, x_s)` (or `x_t + x_s`), but the outputs
+    every task's) from `concat(x_t, x_s)` (or `x_t + x_s`, `x_t`, `x_s`: the
+    inputs of the paper's Table 6 and the authors' code), but the outputs
     of other tasks' experts pass through a stop-gradient in its mixture: in
     the forward pass task `t` sees everything, in the backward pass its loss
     reaches only its own experts, the shared ones and the gate (STEM-Net,
@@ -29,15 +31,18 @@ class STEMLayer(Switcher):
         expert_units: list of int. Defaults to `(512, 512, 512)`.
         gate_units: list of int. Hidden layers of each gate. Defaults to
             `(128, 64)`.
-        gate_input: `"concat"` (the paper's best) or `"sum"`.
+        gate_input: what task `t`'s gate reads: `"concat"` (default,
+            `concat(x_t, x_s)`, the paper's best), `"sum"` (`x_t + x_s`, the
+            authors' code), `"task"` (`x_t`) or `"shared"` (`x_s`).
         stop_gradient: bool. `False` turns AFTB off (the ablation).
             Defaults to `True`.
         shared_output: bool. Adds the shared gate's output last.
         activation, dropout, batch_norm: as in `Experts`.
 
     Call arguments:
-        inputs: list of `num_branches + 1` tensors `(batch, in)`: each
-            task's input, then the shared input.
+        inputs: a list of `num_branches + 1` tensors `(batch, in)`: each
+            task's input (its embedding tables), then the shared input; or
+            one tensor for all (see `Switcher`).
 
     Example:
 
@@ -50,28 +55,18 @@ class STEMLayer(Switcher):
         Recommendation", AAAI 2024.
     """
 
-    def __init__(
-        self,
-        num_branches,
-        num_shared_experts=8,
-        num_specific_experts=1,
-        expert_units=(512, 512, 512),
-        gate_units=(128, 64),
-        gate_input="concat",
-        stop_gradient=True,
-        shared_output=False,
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
-        **kwargs,
-    ):
+    def __init__(self, num_branches, num_shared_experts=8, num_specific_experts=1,
+                 expert_units=(512, 512, 512), gate_units=(128, 64), gate_input="concat",
+                 stop_gradient=True, shared_output=False, activation="relu", dropout=0.0,
+                 batch_norm=False, **kwargs):
         super().__init__(num_branches, **kwargs)
         if gate_input not in GATE_INPUTS:
             raise ValueError(f"gate_input must be one of {GATE_INPUTS}. Received: {gate_input!r}")
         if int(num_shared_experts) < 1 or int(num_specific_experts) < 1:
             raise ValueError(
                 "STEMLayer needs at least one shared and one specific expert. Received: "
-                f"num_shared_experts={num_shared_experts}, num_specific_experts={num_specific_experts}"
+                f"num_shared_experts={num_shared_experts}, "
+                f"num_specific_experts={num_specific_experts}"
             )
         self.num_shared_experts = int(num_shared_experts)
         self.num_specific_experts = int(num_specific_experts)
@@ -80,58 +75,53 @@ class STEMLayer(Switcher):
         self.gate_input = gate_input
         self.stop_gradient = bool(stop_gradient)
         self.shared_output = bool(shared_output)
-        self.activation = activation
+        self.activation = keras.activations.get(activation)
         self.dropout = dropout
-        self.batch_norm = batch_norm
+        self.batch_norm = bool(batch_norm)
         total = self.num_branches * self.num_specific_experts + self.num_shared_experts
+
+        def experts(count, name):
+            return Experts(count, expert_units, activation, dropout, batch_norm,
+                           **self.sublayer_options(name))
+
+        def gate(name):
+            return SoftmaxGate(total, hidden_units=self.gate_units, **self.sublayer_options(name))
+
         self.specific_experts = [
-            Experts(self.num_specific_experts, expert_units, activation, dropout, batch_norm,
-                    name=f"specific_experts_{t}")
+            experts(self.num_specific_experts, f"specific_experts_{t}")
             for t in range(self.num_branches)
         ]
-        self.shared_experts = Experts(
-            self.num_shared_experts, expert_units, activation, dropout, batch_norm, name="shared_experts"
-        )
-        self.gates = [
-            SoftmaxGate(total, hidden_units=self.gate_units, name=f"gate_{t}")
-            for t in range(self.num_branches)
-        ]
-        self.shared_gate = (
-            SoftmaxGate(total, hidden_units=self.gate_units, name="shared_gate")
-            if self.shared_output else None
-        )
+        self.shared_experts = experts(self.num_shared_experts, "shared_experts")
+        self.gates = [gate(f"gate_{t}") for t in range(self.num_branches)]
+        self.shared_gate = gate("shared_gate") if self.shared_output else None
 
     @property
     def output_units(self):
         return self.expert_units[-1]
 
-    def _check(self, inputs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != self.num_branches + 1:
-            raise ValueError(
-                f"STEMLayer takes {self.num_branches + 1} inputs (one per task, then the shared one)."
-            )
-        return list(inputs)
-
     def _gate_input(self, own, shared):
         if self.gate_input == "sum":
             return own + shared
+        if self.gate_input == "task":
+            return own
+        if self.gate_input == "shared":
+            return shared
         return ops.concatenate([own, shared], axis=-1)
 
     def build(self, input_shape):
-        shapes = self._check(input_shape)
-        for t in range(self.num_branches):
-            self.specific_experts[t].build(shapes[t])
-            gate_shape = tuple(shapes[t][:-1]) + (
-                shapes[t][-1] + (shapes[-1][-1] if self.gate_input == "concat" else 0),)
-            self.gates[t].build(gate_shape)
-        self.shared_experts.build(shapes[-1])
+        branches, shared = self.split(input_shape)
+        for t, shape in enumerate(branches):
+            self.specific_experts[t].build(shape)
+            width = {"concat": shape[-1] + shared[-1], "shared": shared[-1]}.get(
+                self.gate_input, shape[-1])
+            self.gates[t].build(tuple(shape[:-1]) + (width,))
+        self.shared_experts.build(shared)
         if self.shared_gate is not None:
-            self.shared_gate.build(shapes[-1])
+            self.shared_gate.build(shared)
 
     def call(self, inputs, training=None):
-        inputs = self._check(inputs)
-        shared_input = inputs[-1]
-        specific = [e(x, training=training) for e, x in zip(self.specific_experts, inputs)]
+        branches, shared_input = self.split(inputs)
+        specific = [e(x, training=training) for e, x in zip(self.specific_experts, branches)]
         shared = self.shared_experts(shared_input, training=training)  # (batch, shared, units)
         outputs = []
         for t in range(self.num_branches):
@@ -140,28 +130,17 @@ class STEMLayer(Switcher):
                 for s, e in enumerate(specific)
             ]
             experts = ops.concatenate(experts + [shared], axis=1)  # (batch, all experts, units)
-            outputs.append(self.gates[t](self._gate_input(inputs[t], shared_input), experts))
+            outputs.append(self.gates[t](self._gate_input(branches[t], shared_input), experts))
         if self.shared_gate is not None:
-            outputs.append(self.shared_gate(shared_input, ops.concatenate(specific + [shared], axis=1)))
+            every = ops.concatenate(specific + [shared], axis=1)
+            outputs.append(self.shared_gate(shared_input, every))
         return outputs
 
-    def compute_output_shape(self, input_shape):
-        shapes = self._check(input_shape)
-        count = self.num_branches + int(self.shared_output)
-        return [(shapes[-1][0], self.output_units)] * count
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_shared_experts=self.num_shared_experts,
-            num_specific_experts=self.num_specific_experts,
-            expert_units=self.expert_units,
-            gate_units=self.gate_units,
-            gate_input=self.gate_input,
-            stop_gradient=self.stop_gradient,
-            shared_output=self.shared_output,
-            activation=self.activation,
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-        )
-        return config
+    def gate_weights(self, inputs):
+        """Per task, `(expert names, (batch, all experts) weights)`: every task's, then the shared."""
+        branches, shared = self.split(inputs)
+        names = [f"task {t} expert {j}" for t in range(self.num_branches)
+                 for j in range(self.num_specific_experts)]
+        names += [f"shared {j}" for j in range(self.num_shared_experts)]
+        return [(names, gate.gate_weights(self._gate_input(x, shared)))
+                for gate, x in zip(self.gates, branches)]

@@ -1,23 +1,22 @@
 """MFH's routing: each row's facet partition, its group's score, node combination."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfmtl.layers.softmax_gate import SoftmaxGate
-from tfmtl.schema.facets import Facet
+from tfmtl.layers.base import Layer
+from tfmtl.mfh.facets import Facet, partition_index
 from tfmtl.serialization import register
 
 
 @register
-class PartitionIndex(keras.layers.Layer):
+class PartitionIndex(Layer):
     """Each row's partition: its index into the product of the facets' values.
 
     Reads the raw facet columns (`Facet.column`) and applies the facets'
-    rules exactly as `FacetedTasks.partition_index` does on a DataFrame:
-    bucketing by `boundaries` (NaN to the first value) or matching `keys`
-    (unknown keys to the first value). String matching uses TensorFlow string
-    ops, as the lookups do.
+    rule (`tfmtl.mfh.partition_index`, the one the data path weighs facet
+    tasks' rows by): bucketing by `boundaries` (NaN to the first value) or
+    matching `keys` (unknown keys to the first value).
 
     Args:
         facets: list of `Facet` (or their configs).
@@ -38,25 +37,8 @@ class PartitionIndex(keras.layers.Layer):
         if not self.facets:
             raise ValueError("PartitionIndex needs at least one facet.")
 
-    def _facet_index(self, facet, column):
-        if facet.boundaries is not None:
-            x = tf.cast(column, "float32")
-            return tf.add_n([tf.cast(x >= b, "int32") for b in facet.boundaries])
-        index = tf.zeros_like(column, dtype="int32")
-        for i, key in enumerate(facet.keys):
-            key = tf.constant(key, dtype=column.dtype)
-            index = tf.where(tf.equal(column, key), tf.constant(i, "int32"), index)
-        return index
-
     def call(self, inputs):
-        index = None
-        for facet in self.facets:
-            column = inputs[facet.column]
-            if column.shape.rank == 2:
-                column = column[:, 0]
-            own = self._facet_index(facet, column)
-            index = own if index is None else index * len(facet.values) + own
-        return index
+        return partition_index(self.facets, inputs)
 
     def compute_output_shape(self, input_shape):
         first = input_shape[self.facets[0].column]
@@ -66,14 +48,10 @@ class PartitionIndex(keras.layers.Layer):
         first = inputs[self.facets[0].column]
         return keras.KerasTensor((first.shape[0],), dtype="int32")
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(facets=[f.get_config() for f in self.facets])
-        return config
 
 
 @register
-class RoutedOutput(keras.layers.Layer):
+class RoutedOutput(Layer):
     """Row by row, the output of that row's partition: `out[b] = outputs[index[b]][b]`.
 
     Call: `(index, outputs)`: `(batch,)` ints and a list of `(batch, 1)`
@@ -96,7 +74,7 @@ class RoutedOutput(keras.layers.Layer):
 
 
 @register
-class NodeCombiner(keras.layers.Layer):
+class NodeCombiner(Layer):
     """Combines the branches a tree node receives from its parents.
 
     `"sum"` (MFH's default), `"concat"`, or `"gate"`: a softmax gate on the
@@ -122,7 +100,7 @@ class NodeCombiner(keras.layers.Layer):
             raise ValueError(f"num_parents must be >= 1. Received: {num_parents}")
         self.num_parents = int(num_parents)
         self.mode = mode
-        self.gate = SoftmaxGate(self.num_parents, name="gate") if (
+        self.gate = SoftmaxGate(self.num_parents, **self.sublayer_options("gate")) if (
             mode == "gate" and self.num_parents > 1) else None
 
     def build(self, input_shape):
@@ -148,8 +126,3 @@ class NodeCombiner(keras.layers.Layer):
         if self.mode == "concat":
             return (first[0], sum(s[-1] for s in parent_shapes))
         return tuple(first)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_parents=self.num_parents, mode=self.mode)
-        return config

@@ -5,6 +5,7 @@ import itertools
 import math
 
 import numpy as np
+import tensorflow as tf
 
 from tfmtl.schema.names import check_name
 from tfmtl.schema.task import Task
@@ -71,19 +72,27 @@ class Facet:
                                  f"column values. Received: {self.keys}")
             object.__setattr__(self, "keys", keys)
 
-    def index_of(self, column):
-        """Each row's value index, `(rows,)` int64, from the column's values."""
-        column = np.asarray(column)
+    def index(self, column):
+        """Each row's value index, `(rows,)` int32, from the column (TensorFlow ops).
+
+        The one implementation of the rule: the model routes by it and the
+        data path weighs each facet task's rows by it.
+        """
+        column = tf.convert_to_tensor(column)
+        if column.shape.rank == 2:
+            column = column[:, 0]
         if self.boundaries is not None:
-            numbers = column.astype("float64")
-            index = np.zeros(len(numbers), dtype="int64")
-            for bound in self.boundaries:
-                index += numbers >= bound
-            return index
-        index = np.zeros(len(column), dtype="int64")
+            x = tf.cast(column, "float32")
+            return tf.add_n([tf.cast(x >= b, "int32") for b in self.boundaries])
+        index = tf.zeros(tf.shape(column), dtype="int32")
         for i, key in enumerate(self.keys):
-            index[column == key] = i
+            key = tf.constant(key, dtype=column.dtype)
+            index = tf.where(tf.equal(column, key), tf.constant(i, "int32"), index)
         return index
+
+    def index_of(self, column):
+        """`index` of an in-memory column, as a NumPy array."""
+        return self.index(_tensor(column)).numpy()
 
     def get_config(self):
         config = dataclasses.asdict(self)
@@ -99,14 +108,22 @@ class FacetedTasks:
 
     Behaviour `b` (a `Task`: label and kind) crossed with one value of every
     facet is the task `b_v1_v2...`: `b`'s label, trained on the rows of that
-    partition (its mask column `mask_v1_v2...`). With `other_weight > 0` the
-    task also trains on the other partitions' rows with that weight (the
-    paper's lessons learned: more data for small groups). `subset` keeps a
-    chosen part of the product.
+    partition. `sharing` lets a task also learn from other partitions' rows
+    (more data for small groups): `"paper"`, the rule of the paper's lessons
+    learned (Sec. 5.1.4), on the first facet (the user groups): a group's
+    task also trains on the rows of every group listed before it in the
+    facet's values (list them from the least to the most active: new users'
+    rows in every group's tasks, low-activity users' rows in the
+    high-activity tasks; weight 1, the paper states none; other facets keep
+    their own partition);
+    `"symmetric"`: every other partition's rows at `other_weight`. Serving
+    always reads the row's own group's task. `subset` keeps a chosen part of
+    the product.
 
-    Masks are data columns: `with_masks(frame)` adds them (a behaviour with
-    its own mask, e.g. CVR on clicks, gets per-task columns
-    `mask_<task>`: its mask times the partition's weight). The model also
+    The rows' weights are not data columns: a model built from these tasks
+    keeps them (they are saved with it) and its data path weighs each row
+    of each task by `partition_weights` of the row's `partition`, times the
+    behaviour's own mask (CVR on clicks) if it has one. The model also
     gets, per behaviour whose tasks cover every partition, a routed output
     named after the behaviour: row by row, the task output of that row's
     partition. It trains no loss (its metrics are over all rows).
@@ -115,7 +132,11 @@ class FacetedTasks:
         behaviours: list of `Task` (name, kind, label).
         facets: list of `Facet`.
         subset: list of task names to keep. Defaults to all.
-        other_weight: float in [0, 1). Defaults to `0.0`.
+        sharing: `None` (default: each task its own partition's rows),
+            `"paper"` or `"symmetric"` (see above).
+        other_weight: float in [0, 1). The weight of other partitions' rows
+            with `sharing="symmetric"` (a value above 0 alone means it too).
+            Defaults to `0.0`.
         behaviour_name: str. The behaviour facet's name in `order` and
             code lists. Defaults to `"behaviour"`.
 
@@ -127,8 +148,10 @@ class FacetedTasks:
     ['like_new', 'like_old', 'rating_new', 'rating_old', 'like', 'rating']
     """
 
+    SHARING = (None, "paper", "symmetric")
+
     def __init__(self, behaviours, facets, subset=None, other_weight=0.0,
-                 behaviour_name="behaviour"):
+                 behaviour_name="behaviour", sharing=None):
         self.behaviours = list(behaviours)
         self.facets = list(facets)
         if not self.behaviours or not all(isinstance(b, Task) for b in self.behaviours):
@@ -147,6 +170,11 @@ class FacetedTasks:
         if not 0.0 <= other_weight < 1.0:
             raise ValueError(f"other_weight must be in [0, 1). Received: {other_weight}")
         self.other_weight = float(other_weight)
+        if sharing not in self.SHARING:
+            raise ValueError(f"sharing must be one of {self.SHARING}. Received: {sharing!r}")
+        if sharing is None and self.other_weight > 0:
+            sharing = "symmetric"
+        self.sharing = sharing
         full = [self.task_name(code) for code in self._product()]
         if subset is not None:
             unknown = sorted(set(subset) - set(full))
@@ -175,10 +203,6 @@ class FacetedTasks:
     def task_name(self, code):
         """`code`: one value index per facet, behaviour first."""
         return "_".join(self.value_names(f)[i] for f, i in enumerate(code))
-
-    @staticmethod
-    def mask_name(partition_values):
-        return "mask_" + "_".join(partition_values)
 
     @property
     def codes(self):
@@ -210,44 +234,48 @@ class FacetedTasks:
         for code in self.codes:
             b = self.behaviours[code[0]]
             tasks.append(Task(self.task_name(code), b.kind, label=b.label,
-                              loss_weight=b.loss_weight, mask=self._task_mask(code)))
+                              loss_weight=b.loss_weight, mask=b.mask))
         tasks += [Task(b.name, b.kind, label=b.label, loss_weight=0.0, mask=b.mask)
                   for b in self.routed_behaviours()]
         return tasks
 
-    def _task_mask(self, code):
-        if self.behaviours[code[0]].mask:
-            return "mask_" + self.task_name(code)
-        return self.mask_name(self.partition_values(code))
+    def partition(self, columns):
+        """Each row's partition, `(rows,)` int32: its index into the product of the facets.
 
-    def partition_index(self, frame):
-        """Each row's partition: `(rows,)` index into the product of the facets."""
-        index = np.zeros(len(frame), dtype="int64")
-        for facet in self.facets:
-            index = index * len(facet.values) + facet.index_of(frame[facet.column])
-        return index
+        `columns`: a dict holding every facet column (tensors or arrays).
+        """
+        return partition_index(self.facets, columns)
 
-    def with_masks(self, frame):
-        """A copy of `frame` with every task's mask column added."""
-        frame = frame.copy()
-        for facet in self.facets:
-            if facet.column not in frame:
-                raise ValueError(f"Facet {facet.name!r}: column {facet.column!r} is not in the data.")
-        index = self.partition_index(frame)
-        partitions = list(itertools.product(*(f.values for f in self.facets)))
-        for p, values in enumerate(partitions):
-            frame[self.mask_name(values)] = np.where(index == p, 1.0, self.other_weight).astype(
-                "float32")
-        for code in self.codes:
-            own = self.behaviours[code[0]].mask
-            if own:
-                if own not in frame:
-                    raise ValueError(f"Mask column {own!r} of behaviour "
-                                     f"{self.behaviours[code[0]].name!r} is not in the data.")
-                partition = frame[self.mask_name(self.partition_values(code))]
-                frame[self._task_mask(code)] = (frame[own].astype("float32") * partition).astype(
-                    "float32")
-        return frame
+    @property
+    def num_partitions(self):
+        return math.prod(self.sizes[1:])
+
+    def partition_weights(self, task_name):
+        """Weight of a row of each partition in task `task_name`'s loss and metrics.
+
+        `None` for a task trained on every row (a routed output, or no facets);
+        otherwise, per facet, 1 for the task's own value and what `sharing`
+        gives the others, multiplied over the facets (in `partition` order).
+        """
+        code = self._codes_by_name().get(task_name)
+        if code is None or not self.facets:
+            return None
+        if self.sharing == "symmetric":
+            own = int(np.ravel_multi_index(code[1:], self.sizes[1:]))
+            weights = np.full(self.num_partitions, self.other_weight, dtype="float32")
+            weights[own] = 1.0
+            return weights
+        weights = np.ones(1, dtype="float32")
+        for i, (facet, value) in enumerate(zip(self.facets, code[1:])):
+            row = np.zeros(len(facet.values), dtype="float32")
+            if self.sharing == "paper" and i == 0:
+                row[: value + 1] = 1.0  # its own and the less active groups
+            row[value] = 1.0
+            weights = np.outer(weights, row).ravel()
+        return weights
+
+    def _codes_by_name(self):
+        return {self.task_name(c): c for c in self.codes}
 
     def get_config(self):
         return {
@@ -256,6 +284,7 @@ class FacetedTasks:
             "subset": self.subset,
             "other_weight": self.other_weight,
             "behaviour_name": self.behaviour_name,
+            "sharing": self.sharing,
         }
 
     @classmethod
@@ -268,3 +297,21 @@ class FacetedTasks:
     def __repr__(self):
         return (f"FacetedTasks({[b.name for b in self.behaviours]} x "
                 f"{[(f.name, f.values) for f in self.facets]}, {len(self.codes)} tasks)")
+
+
+def partition_index(facets, columns):
+    """Each row's index into the product of `facets`' values, `(rows,)` int32."""
+    index = None
+    for facet in facets:
+        own = facet.index(_tensor(columns[facet.column]))
+        index = own if index is None else index * len(facet.values) + own
+    return index
+
+
+def _tensor(values):
+    if tf.is_tensor(values):
+        return values
+    values = np.asarray(values)
+    if values.dtype == object:
+        return tf.constant(values.astype(str))
+    return tf.constant(values)

@@ -1,20 +1,21 @@
 import keras
 from keras import ops
 
+from tfmtl.layers.base import Layer
 from tfmtl.layers.field_embedding import FieldEmbedding
 from tfmtl.schema.schema import Schema
 from tfmtl.serialization import register
 
 
 @register
-class TaskEmbeddings(keras.layers.Layer):
+class TaskEmbeddings(Layer):
     """A shared embedding table set and one per task (STEM-Net, Sec. 4.1).
 
     Each task `t` embeds the `specific_fields` with tables of its own and
     the other fields with the shared tables; the shared set embeds every
     field. Which fields get task-specific tables is the paper's Table 5
-    choice: all fields, a named subset (user and item ids), or the
-    user-side fields.
+    choice: all fields, a named subset (user and item ids), the user-side
+    fields, or none (`[]`, STEM-Net-∅: every task reads the shared tables).
 
     Args:
         schema: `Schema` or its config.
@@ -23,6 +24,7 @@ class TaskEmbeddings(keras.layers.Layer):
         specific_fields: `"all"` or a list of field names. Defaults to
             `"all"`.
         embeddings_initializer: Defaults to `"uniform"`.
+        embeddings_regularizer: every table's. Defaults to `None`.
 
     Call arguments:
         indices: dict of field name to indices, from `FeatureLookup`.
@@ -47,10 +49,11 @@ class TaskEmbeddings(keras.layers.Layer):
         num_tasks,
         specific_fields="all",
         embeddings_initializer="uniform",
+        embeddings_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.schema = schema if isinstance(schema, Schema) else Schema.from_config(schema)
+        self.schema = Schema.of(schema)
         if int(num_tasks) < 1:
             raise ValueError(f"num_tasks must be >= 1. Received: num_tasks={num_tasks}")
         names = self.schema.field_names
@@ -59,23 +62,27 @@ class TaskEmbeddings(keras.layers.Layer):
         else:
             chosen = list(specific_fields)
             unknown = [f for f in chosen if f not in names]
-            if unknown or not chosen:
+            if unknown:
                 raise ValueError(
-                    f"specific_fields must be 'all' or a non-empty list of categorical fields "
+                    f"specific_fields must be 'all' or a list of categorical fields "
                     f"of the schema {list(names)}. Received: {specific_fields!r}"
                 )
         self.embedding_dim = int(embedding_dim)
         self.num_tasks = int(num_tasks)
         self.specific_fields = specific_fields if specific_fields == "all" else chosen
         self.embeddings_initializer = embeddings_initializer
-        self.shared = FieldEmbedding(self.schema, embedding_dim, embeddings_initializer, name="shared")
-        specific_schema = self.schema.select(chosen)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+        self.shared = FieldEmbedding(self.schema, embedding_dim, embeddings_initializer,
+                                     self.embeddings_regularizer,
+                                     **self.sublayer_options("shared"))
+        specific_schema = self.schema.select(chosen) if chosen else None
         self.specific = [
-            FieldEmbedding(specific_schema, embedding_dim, embeddings_initializer, name=f"task_{t}")
+            FieldEmbedding(specific_schema, embedding_dim, embeddings_initializer,
+                           self.embeddings_regularizer, **self.sublayer_options(f"task_{t}"))
             for t in range(self.num_tasks)
-        ]
+        ] if chosen else []  # none (Table 5's STEM-Net-∅): every set is the shared one
         # Position of each field in concat([shared (F), specific (F_s)], axis=1).
-        order = {name: k for k, name in enumerate(specific_schema.field_names)}
+        order = {name: k for k, name in enumerate(specific_schema.field_names if chosen else [])}
         self.positions = [
             len(names) + order[name] if name in order else f for f, name in enumerate(names)
         ]
@@ -87,6 +94,8 @@ class TaskEmbeddings(keras.layers.Layer):
 
     def call(self, indices):
         shared = self.shared(indices)  # (batch, fields, dim)
+        if not self.specific:
+            return [shared] * (self.num_tasks + 1)
         tasks = [
             ops.take(ops.concatenate([shared, table(indices)], axis=1), self.positions, axis=1)
             for table in self.specific
@@ -97,14 +106,3 @@ class TaskEmbeddings(keras.layers.Layer):
         batch = indices[self.schema.field_names[0]].shape[0]
         shape = (batch, len(self.schema.fields), self.embedding_dim)
         return [keras.KerasTensor(shape, dtype=self.compute_dtype) for _ in range(self.num_tasks + 1)]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            schema=self.schema.get_config(),
-            embedding_dim=self.embedding_dim,
-            num_tasks=self.num_tasks,
-            specific_fields=self.specific_fields,
-            embeddings_initializer=self.embeddings_initializer,
-        )
-        return config

@@ -1,0 +1,150 @@
+"""Every switcher: one input contract, activations and dtype policies that serialise."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export
+import tfmtl
+import zoo
+from tests.helpers import check_layer
+from tests.zoo.test_zoo import frame
+from tfmtl.layers import SWITCHERS, switcher_for
+
+rng = np.random.default_rng(0)
+SMALL = {
+    "shared_bottom": {"units": [6]},
+    "omoe": {"num_experts": 2, "expert_units": [6]},
+    "mmoe": {"num_experts": 2, "expert_units": [6]},
+    "cgc": {"expert_units": [6]},
+    "ple": {"num_levels": 2, "expert_units": [6]},
+    "stem": {"num_shared_experts": 2, "expert_units": [6], "gate_units": [4]},
+    "automtl": {"experts": [["gating"], ["mlp_16", "skip"]], "branch_experts": [[0, 1], [1]],
+                "units": 6, "dropout": 0.0},
+}
+BRANCHES = 2
+
+
+def views(widths=(3, 4, 5)):
+    return [rng.normal(size=(4, w)).astype("float32") for w in widths]
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHERS))
+def test_one_tensor_or_one_view_per_branch_plus_the_shared_one(name):
+    assert set(SMALL) == set(SWITCHERS)
+    one = rng.normal(size=(4, 5)).astype("float32")
+    check_layer(switcher_for({"type": name, **SMALL[name]}, BRANCHES), [one], [(4, 6)] * BRANCHES)
+    check_layer(switcher_for({"type": name, **SMALL[name]}, BRANCHES), [views()],
+                [(4, 6)] * BRANCHES)
+    with pytest.raises(ValueError, match="a list of 3"):
+        switcher_for({"type": name, **SMALL[name]}, BRANCHES)(views((3, 4)))
+
+
+# Which outputs change when one view changes: task-specific parts read their
+# branch's view, shared parts the shared one (STEM-Net: all forward, so every
+# task sees every task's experts).
+READS = {
+    "shared_bottom": {0: set(), 1: set(), 2: {0, 1}},
+    "omoe": {0: set(), 1: set(), 2: {0, 1}},
+    "mmoe": {0: {0}, 1: {1}, 2: {0, 1}},
+    "cgc": {0: {0}, 1: {1}, 2: {0, 1}},
+    "ple": {0: {0, 1}, 1: {0, 1}, 2: {0, 1}},  # level 2's shared input mixes every expert
+    "stem": {0: {0, 1}, 1: {0, 1}, 2: {0, 1}},
+    "automtl": {0: {0}, 1: set(), 2: {0, 1}},  # branch 1 has one expert: no gate to read view 1
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHERS))
+def test_each_view_reaches_the_outputs_that_read_it(name):
+    layer = switcher_for({"type": name, **SMALL[name]}, BRANCHES)
+    inputs = views()
+    before = [o.numpy() for o in layer(inputs)]
+    for view, expected in READS[name].items():
+        changed = list(inputs)
+        changed[view] = changed[view] + 1.0
+        after = [o.numpy() for o in layer(changed)]
+        moved = {k for k in range(BRANCHES) if not np.allclose(before[k], after[k], atol=1e-6)}
+        assert moved == expected, (view, moved)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(SWITCHERS)
+                                  if "activation" in inspect.signature(SWITCHERS[n]).parameters])
+def test_a_callable_activation_serialises(name):
+    layer = switcher_for({"type": name, **SMALL[name], "activation": keras.activations.gelu},
+                         BRANCHES)
+    config = layer.get_config()
+    assert config["activation"] == "gelu"
+    out = check_layer(layer, [rng.normal(size=(4, 5)).astype("float32")], [(4, 6)] * BRANCHES)
+    clone = type(layer).from_config(config)
+    clone.build((None, 5))
+    clone.set_weights(layer.get_weights())
+    x = rng.normal(size=(4, 5)).astype("float32")
+    for a, b in zip(layer(x), clone(x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert len(out) == BRANCHES
+
+
+def test_unknown_switcher_and_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="Unknown switcher 'moe'"):
+        switcher_for("moe", 2)
+    with pytest.raises(ValueError, match=r"Switcher .mmoe. has no arguments \[.num_expert.\]"):
+        switcher_for({"type": "mmoe", "num_expert": 2}, 2)
+
+
+@pytest.fixture
+def mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("name", ["mmoe", "ple", "stem", "fdn", "esmm"])
+def test_mixed_float16_reaches_the_experts_and_outputs_stay_float32(name, mixed_precision,
+                                                                    tmp_path):
+    data = frame(400)
+    labels = ["click", "buy"] if name == "esmm" else ["click", "rating"]
+    schema, tasks = tfmtl.infer_schema(data, labels=labels)
+    model = zoo.build(name, schema, tasks)
+    keras.config.set_dtype_policy("float32")  # what follows must not depend on the global policy
+    model.compile()
+    history = model.fit(data, epochs=2, batch_size=100, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+
+    def hidden(m):  # experts, and the MLPs of ESMM's towers
+        return [layer for layer in _sublayers(m) if type(layer).__name__ in ("Experts", "MLP")]
+
+    assert hidden(model) and all(e.compute_dtype == "float16" for e in hidden(model))
+    first = hidden(model)[0]
+    width = (first.kernels[0].shape[1] if hasattr(first, "kernels")
+             else first.dense_layers[0].kernel.shape[0])
+    assert first(np.ones((2, width), "float32")).dtype == "float16"
+    x = tfmtl.data.features_from(data.head(8), schema)
+    predictions = model.predict(x, verbose=0)
+    assert all(v.dtype == np.float32 for v in predictions.values())
+
+    model.save(tmp_path / "m.keras")  # loaded under the float32 global policy
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert all(e.compute_dtype == "float16" for e in hidden(reloaded))
+    again = reloaded.predict(x, verbose=0)
+    for key, value in predictions.items():
+        np.testing.assert_allclose(again[key], value, atol=1e-3)
+
+    loaded = tf.saved_model.load(export.save(model, str(tmp_path / "served")))
+    served = loaded.signatures["serving_default"](**{
+        schema.internal_names[k]: tf.constant(v) for k, v in x.items()})
+    for task in tasks:
+        assert served[task.name].dtype == tf.float32
+        np.testing.assert_allclose(served[task.name].numpy(), predictions[task.name][:, 0],
+                                   atol=1e-3)
+
+
+def _sublayers(layer):
+    found = []
+    for sub in getattr(layer, "_layers", []) or []:
+        found.append(sub)
+        found.extend(_sublayers(sub))
+    return found

@@ -1,0 +1,260 @@
+"""Nothing silently wrong: bad numbers, odd columns, CLI input, resume after a kill, TensorBoard."""
+
+import os
+import signal
+import subprocess
+import sys
+import re
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import export
+import tfmtl
+import zoo
+from tests.helpers import tiny_hparams
+from tfmtl.checkpoint import completed_steps
+from tfmtl.models.multi_task_model import TrainingDiverged
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shop(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"user": rng.integers(0, 60, n), "price": rng.gamma(2.0, 5.0, n),
+                          "city": rng.choice(["a", "b", "c"], n)})
+    signal_ = (frame.user % 3 - 1) + (frame.price - 10) / 5
+    frame["click"] = (rng.random(n) < 1 / (1 + np.exp(-2 * signal_))).astype(int)
+    return frame
+
+
+def build(frame, name="mmoe", **hparams):
+    keras.utils.set_random_seed(0)
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click"])
+    model = zoo.build(name, schema, tasks, **{**tiny_hparams(name), **hparams})
+    model.compile()
+    return model
+
+
+def test_inf_in_a_feature_is_named_and_treated_as_missing():
+    frame = shop()
+    frame.loc[:2, "price"] = np.inf
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click"])
+    assert np.isfinite(schema["price"].mean)  # statistics of the finite values
+    assert "price: 3 inf value(s)" in "\n".join(schema.report.warnings)
+    model = build(frame)
+    with pytest.warns(UserWarning, match=r"Feature 'price' has 3 inf value\(s\) in 3000 rows"):
+        model.fit(frame, epochs=2, batch_size=256, verbose=0)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    scores = model.predict(frame, verbose=0)["click"][:, 0]
+    assert np.isfinite(scores).all() and scores.std() > 0.01  # not one constant score
+    odd = frame.iloc[[5] * 4].assign(price=[np.inf, -np.inf, np.nan, 7.0])  # one row, 4 prices
+    out = model.predict(odd, verbose=0)["click"][:, 0]
+    assert out[0] == pytest.approx(out[2], abs=1e-6) and out[1] == pytest.approx(out[2], abs=1e-6)
+
+
+def test_a_weight_or_loss_going_non_finite_stops_training_with_a_message():
+    frame = shop(600)
+    model = build(frame)
+    model.compile(optimizer=keras.optimizers.SGD(1e12))
+    with pytest.raises(TrainingDiverged, match="Training diverged in epoch 1.*Lower the learning"):
+        model.fit(frame, epochs=3, batch_size=100, verbose=0)
+
+
+def test_a_constant_training_column_is_centred_not_blown_up():
+    frame = shop(1000).assign(size=3.0)
+    schema, _ = tfmtl.infer_schema(frame, labels=["click"])
+    assert "size: constant" in "\n".join(schema.report.warnings)
+    model = build(frame)
+    model.fit(frame, epochs=1, verbose=0)
+    a = model.predict(frame.head(50), verbose=0)["click"]
+    b = model.predict(frame.head(50).assign(size=3.001), verbose=0)["click"]
+    np.testing.assert_allclose(a, b, atol=1e-3)  # 1/sqrt(1e-12) made this 0 or 1
+    assert not np.allclose(b, np.round(b))
+
+
+def test_the_schema_report_names_suspect_columns():
+    rng = np.random.default_rng(0)
+    n = 2000
+    frame = pd.DataFrame({
+        "item_id": np.where(rng.random(n) < 0.05, np.nan, rng.integers(0, 40, n)),
+        "event_time": 1.6e9 + rng.integers(0, 10**7, n).astype(float),
+        "order_id": np.arange(n), "flag": 1, "city": rng.choice(["x", "y"], n),
+    })
+    frame["click"] = (rng.random(n) < 0.3).astype(int)
+    frame["buy"] = frame["click"]  # an outcome left in as a feature
+    schema, _ = tfmtl.infer_schema(frame, labels=["click"])
+    text = str(schema.report)
+    warned = dict(w.split(": ", 1) for w in schema.report.warnings)
+    assert "integer-valued floats with NaN" in warned["item_id"]
+    assert "timestamp" in warned["event_time"]
+    assert "near-unique" in warned["order_id"] and "constant" in warned["flag"]
+    assert "alone predicts label 'click'" in warned["buy"] and "city" not in warned
+    missing = f"{100 * frame.item_id.isna().mean():.1f}%"
+    row = next(line for line in text.splitlines() if line.startswith("item_id"))
+    assert missing in row.split()
+
+
+def test_text_and_fractions_in_typed_columns_are_named():
+    frame = shop(300)
+    model = build(frame)
+    with pytest.raises(ValueError, match=r"Feature 'price' is numeric but has 2 value\(s\) that "
+                                         r"are not numbers, e.g. \['n/a'\]"):
+        model.fit(frame.assign(price=["n/a", "n/a"] + list(frame.price[2:])), verbose=0)
+    with pytest.raises(ValueError, match=r"Feature 'price' is numeric"):
+        model.predict(frame.head(3).assign(price=["1.5", "n/a", ""]), verbose=0)
+    with pytest.raises(ValueError, match=r"Feature 'user' holds integer ids but has 1 value\(s\) "
+                                         r"with a fraction, e.g. \[12.5\]"):
+        model.predict(frame.head(3).assign(user=[1.0, 12.5, np.nan]), verbose=0)
+    one = model.predict({"user": 3, "price": 9.5, "city": "a"}, verbose=0)  # a row of scalars
+    assert one["click"].shape == (1, 1)
+
+
+def test_a_serving_error_names_the_feature(tmp_path):
+    frame = shop(300)
+    model = build(frame)
+    version = export.save(model, str(tmp_path / "m"))
+    loaded = tf.saved_model.load(version)
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        loaded.signatures["serving_default"](city=tf.constant(["a"]), price=tf.constant(["x"]),
+                                             user=tf.constant([1], tf.int64))
+    keys = sorted(model.schema.internal_names.values())
+    assert "[feature 'price']" in export.client.name_inputs(error.value.message, keys)
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "tfmtl", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_cli_parses_strictly_and_warns_of_leaks(tmp_path):
+    frame = shop(2000)
+    frame["buy"] = (frame.click * (np.random.default_rng(1).random(len(frame)) < 0.4)).astype(int)
+    path = tmp_path / "rows.parquet"
+    frame.to_parquet(path)
+    bad = cli("train", "--data", str(path), "--labels", "click,buy", "--masks", "buy:click")
+    assert bad.returncode == 2 and "--masks takes task=mask_column pairs" in bad.stderr
+    bad = cli("train", "--data", str(path), "--labels", "click", "--masks", "buy=click")
+    assert bad.returncode == 2 and "not in --labels" in bad.stderr
+    bad = cli("train", "--data", str(path), "--labels", "click", "--checkpoint-every", "often")
+    assert bad.returncode == 2 and "--checkpoint-every takes 'epoch' or a number" in bad.stderr
+    (tmp_path / "taken").write_text("x")
+    bad = cli("train", "--data", str(path), "--labels", "click", "--export", str(tmp_path / "taken"))
+    assert bad.returncode == 2 and "is a file" in bad.stderr and "Epoch" not in bad.stdout
+    leaky = cli("train", "--data", str(path), "--labels", "click", "--model", "mmoe", "--epochs",
+                "1", "--quiet", "--set", "num_experts=2", "--set", "expert_units=[8]")
+    assert leaky.returncode == 0, leaky.stderr[-1500:]
+    assert "buy" in leaky.stdout and "a leak? exclude it" not in leaky.stdout  # buy: a subset only
+    excluded = cli("train", "--data", str(path), "--labels", "click", "--exclude", "buy",
+                   "--model", "mmoe", "--epochs", "1", "--quiet", "--set", "num_experts=2")
+    assert excluded.returncode == 0 and "\nbuy " not in excluded.stdout
+    # One label: the metrics table still has its rows (Keras drops the task prefix).
+    table = excluded.stdout.split("Test metrics")[1]
+    assert re.search(r"click\s+binary\s+auc\s+0\.\d{4}", table), table
+    assert re.search(r"click\s+binary\s+logloss\s+0\.\d{4}", table), table
+    frame["buy"] = frame["click"]  # a perfect proxy
+    frame.to_parquet(path)
+    leak = cli("train", "--data", str(path), "--labels", "click", "--epochs", "1", "--quiet",
+               "--set", "num_experts=2", "--model", "mmoe")
+    assert "buy" in leak.stdout and "a leak? exclude it" in leak.stdout
+
+
+SCRIPT = """
+import sys
+import numpy as np, pandas as pd
+import tfmtl, zoo
+rng = np.random.default_rng(0)
+n = 3000
+frame = pd.DataFrame({"user": rng.integers(0, 60, n), "price": rng.gamma(2.0, 5.0, n)})
+frame["click"] = (rng.random(n) < 1 / (1 + np.exp(-((frame.user % 3 - 1) + (frame.price - 10) / 5)))).astype(int)
+schema, tasks = tfmtl.infer_schema(frame, labels=["click"])
+import keras
+keras.utils.set_random_seed(0)
+model = zoo.build("mmoe", schema, tasks, num_experts=2, expert_units=(8,))
+history = tfmtl.fit(model, frame, epochs=6, batch_size=64, verbose=0, seed=0,
+                    checkpoint_dir=sys.argv[1], checkpoint_every=7)
+np.savez(sys.argv[2], *model.get_weights())
+print("epochs", len(history.history["loss"]))
+"""
+
+
+def test_training_resumes_after_sigkill_on_the_same_steps(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    reference = subprocess.run([sys.executable, str(script), str(tmp_path / "ref_ckpt"),
+                                str(tmp_path / "ref.npz")], env=env, capture_output=True,
+                               text=True)
+    assert reference.returncode == 0, reference.stderr[-1500:]
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path / "ckpt"),
+                                str(tmp_path / "run.npz")], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill once a mid-training checkpoint exists
+        state = completed_steps(tmp_path / "ckpt")
+        if state is not None and state[0] >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = completed_steps(tmp_path / "ckpt")
+    assert killed_at is not None and killed_at[0] >= 2, killed_at
+    assert not (tmp_path / "run.npz").exists()
+    resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "ckpt"),
+                              str(tmp_path / "run.npz")], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    assert "epochs 6" in resumed.stdout  # the history of the killed run is kept
+    a, b = np.load(tmp_path / "ref.npz"), np.load(tmp_path / "run.npz")
+    for key in a.files:
+        np.testing.assert_allclose(b[key], a[key], atol=1e-5)
+    assert completed_steps(tmp_path / "ckpt") is None  # removed when training ended
+
+
+def test_a_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
+    frame = shop(600)
+    model = build(frame)
+    tfmtl.fit(model, frame, epochs=1, batch_size=100, verbose=0)
+    from tfmtl.checkpoint import Checkpoints
+
+    keeper = Checkpoints(tmp_path, every=5)
+    keeper.set_model(model)
+    keeper.save(1, 0)
+    (tmp_path / "state.npz.tmp.npz").write_bytes(b"half a file")  # a write cut short
+    assert completed_steps(tmp_path) == (1, 0)
+    fresh = build(frame)
+    keeper = Checkpoints(tmp_path, every=5)
+    keeper.set_model(fresh)
+    assert keeper.restore() == (1, 0)
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tensorboard_logs_per_task_curves(tmp_path):
+    frame = shop(600)
+    schema, _ = tfmtl.infer_schema(frame, labels=["click"])
+    frame["rating"] = frame.price / 5
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "rating"])
+    keras.utils.set_random_seed(0)
+    model = zoo.build("mmoe", schema, tasks, **tiny_hparams("mmoe"))
+    tfmtl.fit(model, frame, epochs=2, verbose=0, tensorboard=tmp_path / "logs")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for sub in ("train", "validation"):
+        events = EventAccumulator(str(tmp_path / "logs" / sub))
+        events.Reload()
+        tags |= set(events.Tags()["scalars"]) | set(events.Tags().get("tensors", []))
+    assert {"epoch_click_auc", "epoch_rating_mse"} <= tags, tags
+
+
+def test_an_outside_script_imports_tfmtl_and_zoo(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", "import tfmtl, zoo, export; "
+                           "print(len(zoo.list()), tfmtl.__version__)"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert int(done.stdout.split()[0]) >= 16

@@ -1,0 +1,157 @@
+"""Checkpoints that resume training where it stopped, written so a kill never leaves a broken one."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.data.targets import prepare_arrays
+
+STATE = "state.npz"
+
+
+class EpochData:
+    """Training batches whose order is a function of the seed and the epoch.
+
+    A fresh process that resumes epoch `e` after step `s` sees exactly the
+    batches an uninterrupted run would have seen from there: each epoch's
+    row order is `stateless_shuffle(rows, seed=(seed, e))`, and the first
+    `s` batches of the resumed epoch are skipped. `dataset` reads the epoch
+    and the skip from two variables a callback sets (`set_epoch`).
+    """
+
+    def __init__(self, model, frame, batch_size, seed):
+        x, y, weights = prepare_arrays(frame, None, None, model.schema, model.targets)
+        parts = tuple({k: tf.constant(v) for k, v in part.items()}
+                      for part in (x, y, weights) if part is not None)
+        rows = len(next(iter(x.values())))
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.skip = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.steps = -(-rows // batch_size)
+        seed = int(seed)
+
+        def batches(_):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(rows, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64),
+                                                               self.epoch]))
+            indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).skip(self.skip)
+            return indices.map(lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx),
+                                                                 parts))
+
+        self._batches = batches
+
+    def dataset(self, resumed_mid_epoch=False):
+        """The batches. Every epoch has `steps` of them, but the one resumed mid-epoch."""
+        dataset = tf.data.Dataset.from_tensors(0).flat_map(self._batches)
+        if not resumed_mid_epoch:  # a known length: Keras' progress bar and epoch end
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def set_epoch(self, epoch, skip=0):
+        self.epoch.assign(epoch)
+        self.skip.assign(skip)
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """Saves the whole training state every `every` steps or every epoch; resumes from it.
+
+    The state (weights, optimizer variables, epoch, step, the early-stopping
+    state and the history so far) is one `.npz` written to a temporary file
+    and renamed over the last one, so a kill during a write leaves the
+    previous checkpoint whole. Once training ends the folder is removed.
+
+    Args:
+        directory: str. Where `state.npz` lives.
+        every: `"epoch"` or an int number of steps.
+        data: the `EpochData` that feeds training (for a mid-epoch resume).
+        stopper: the `EarlyStopping` callback, or `None`.
+    """
+
+    def __init__(self, directory, every="epoch", data=None, stopper=None):
+        super().__init__()
+        if every != "epoch" and (not isinstance(every, int) or every < 1):
+            raise ValueError(f"every must be 'epoch' or a positive number of steps. "
+                             f"Received: {every!r}")
+        self.directory, self.every, self.data, self.stopper = str(directory), every, data, stopper
+        self.path = os.path.join(self.directory, STATE)
+        self.epoch, self.step, self.resumed = 0, 0, None
+        self.previous = {}
+
+    def restore(self):
+        """Loads the saved state into the model; returns `(epoch, step)` to resume from, or None."""
+        if not os.path.exists(self.path):
+            return None
+        with np.load(self.path, allow_pickle=False) as saved:
+            meta = json.loads(str(saved["meta"]))
+            weights = [saved[f"w{i}"] for i in range(meta["weights"])]
+            slots = [saved[f"o{i}"] for i in range(meta["optimizer"])]
+            best = [saved[f"b{i}"] for i in range(meta["best"])]
+        self.model.set_weights(weights)
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        for variable, value in zip(optimizer.variables, slots):
+            variable.assign(value)
+        self.saved_stopper = (meta.get("stopper"), best or None)
+        self.previous = meta.get("history", {})
+        self.resumed = (meta["epoch"], meta["step"])
+        return self.resumed
+
+    def on_train_begin(self, logs=None):
+        # Keras resets its early stopping as `fit` begins (this callback comes after it).
+        state, weights = getattr(self, "saved_stopper", (None, None))
+        if self.stopper is not None and state:
+            for key, value in state.items():
+                setattr(self.stopper, key, value)
+            self.stopper.best_weights = weights
+
+    def on_epoch_begin(self, epoch, logs=None):
+        skip = self.resumed[1] if self.resumed and epoch == self.resumed[0] else 0
+        if self.data is not None:
+            self.data.set_epoch(epoch, skip)
+        self.epoch, self.step = epoch, skip
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every != "epoch" and self.step % self.every == 0:
+            self.save(self.epoch, self.step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.previous.setdefault(key, []).append(float(value))
+        self.save(epoch + 1, 0)
+
+    def on_train_end(self, logs=None):
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    def save(self, epoch, step):
+        os.makedirs(self.directory, exist_ok=True)
+        weights = self.model.get_weights()
+        slots = [keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables]
+        stopper, best = None, []
+        if self.stopper is not None:
+            best_value = self.stopper.best
+            stopper = {"best": None if best_value is None else float(best_value),
+                       "wait": int(self.stopper.wait), "best_epoch": int(self.stopper.best_epoch)}
+            best = self.stopper.best_weights or []
+        meta = {"epoch": epoch, "step": step, "weights": len(weights), "optimizer": len(slots),
+                "best": len(best), "stopper": stopper, "history": self.previous}
+        arrays = {f"w{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"o{i}": v for i, v in enumerate(slots)})
+        arrays.update({f"b{i}": v for i, v in enumerate(best)})
+        temporary = self.path + ".tmp.npz"
+        np.savez(temporary, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(temporary, self.path)  # atomic: the old state stays whole until this
+
+
+def completed_steps(directory):
+    """`(epoch, step)` of the saved state in `directory`, or `None`."""
+    path = os.path.join(str(directory), STATE)
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        meta = json.loads(str(saved["meta"]))
+    return meta["epoch"], meta["step"]

@@ -1,0 +1,191 @@
+"""`tfmtl.fit`: training with a validation split and early stopping, in one call."""
+
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tfmtl.checkpoint import Checkpoints, EpochData
+
+
+def fit(
+    model,
+    data,
+    validation=0.1,
+    epochs=20,
+    batch_size=1024,
+    patience=2,
+    monitor="val_loss",
+    mode="auto",
+    optimizer=None,
+    learning_rate=None,
+    seed=0,
+    verbose=1,
+    tensorboard=None,
+    checkpoint_dir=None,
+    checkpoint_every="epoch",
+    callbacks=(),
+    validation_batch_size=8192,
+):
+    """Trains a tfmtl model with early stopping and returns Keras' `History`.
+
+    The one training loop of the CLI, the benchmarks and the tests: the
+    data becomes a shuffled `tf.data` pipeline (`model.dataset`), training
+    stops when `monitor` has not improved for `patience` epochs, and the
+    weights of the best epoch are restored.
+
+    Args:
+        model: a `tfmtl.MultiTaskModel` (from `zoo.build`). Compiled with
+            `optimizer` (default Adam at `learning_rate`, default 1e-3) unless
+            it is compiled already and neither is given.
+        data: a DataFrame or dict of columns (features, labels, masks), or a
+            `tf.data.Dataset` of them (see `MultiTaskModel`).
+        validation: a fraction of `data`'s rows held out at random (seeded),
+            a DataFrame / dict of columns / dataset, or `None` for no
+            validation (then no early stopping: all `epochs` run).
+        epochs: int. The most epochs. Defaults to `20`.
+        batch_size: int. Defaults to `1024`.
+        patience: int. Epochs without improvement before stopping.
+        monitor: str. A key of the validation logs, e.g. `"val_loss"`
+            (default) or `"val_<task>_auc"` (task by its internal name,
+            `model.output_keys`). Checked after the first epoch.
+        mode: `"auto"`, `"min"` or `"max"`, as in `keras.callbacks.EarlyStopping`.
+        optimizer, learning_rate: see `model`.
+        seed: int. Seeds the validation split and the shuffling.
+        verbose: 0 (silent), 1 (progress bar) or 2 (one line per epoch).
+        tensorboard: a log directory for TensorBoard, or `None`.
+        checkpoint_dir: a directory: the whole training state (weights,
+            optimizer, epoch and step, early stopping, history) is saved there
+            (`tfmtl.checkpoint.Checkpoints`, written then renamed: a kill
+            during a write leaves the previous one whole), and a new call
+            with the same directory resumes where an interrupted one stopped,
+            on the same batches an uninterrupted run would have seen (each
+            epoch's row order is a function of `seed` and the epoch). Removed
+            when training ends.
+        checkpoint_every: `"epoch"` (default) or a number of steps.
+        callbacks: more Keras callbacks.
+        validation_batch_size: int. Defaults to `8192`.
+
+    Returns:
+        The `History`, with `best_epoch` (0-based) and `stopped_early` set.
+
+    Example:
+
+    >>> import zoo, tfmtl
+    >>> from tfmtl.data import ctr_synthetic
+    >>> frame, schema, tasks = ctr_synthetic(2_000, seed=0)
+    >>> model = zoo.build("mmoe", schema, tasks, num_experts=2, expert_units=(8,))
+    >>> history = tfmtl.fit(model, frame, epochs=2, verbose=0)
+    >>> history.best_epoch in (0, 1)
+    True
+    """
+    model._require_tasks("tfmtl.fit")
+    report = getattr(model.schema, "report", None)
+    if verbose and report is not None and not report.shown:
+        print(f"Schema ({len(model.schema)} features):\n{report}\n")
+        report.shown = True
+    if not model.compiled or optimizer is not None or learning_rate is not None:
+        model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3))
+    train, valid = _split(data, validation, seed)
+    epoch_data = None
+    if isinstance(train, tf.data.Dataset):
+        if checkpoint_dir is not None and checkpoint_every != "epoch":
+            raise ValueError("Step checkpoints need in-memory training data (a frame or a dict "
+                             "of columns) to resume mid-epoch on the same batches.")
+    else:
+        epoch_data = EpochData(model, train, batch_size, seed)
+    valid = None if valid is None else _dataset(model, valid, validation_batch_size, False, seed)
+    found = list(callbacks)
+    stopper = None
+    if valid is not None:
+        stopper = keras.callbacks.EarlyStopping(monitor, patience=patience, mode=mode,
+                                                restore_best_weights=True)
+        found += [_MonitorCheck(monitor), stopper]
+    if tensorboard is not None:
+        found.append(_tensorboard(tensorboard))
+    checkpoints, initial_epoch = None, 0
+    if checkpoint_dir is not None:
+        checkpoints = Checkpoints(checkpoint_dir, checkpoint_every, epoch_data, stopper)
+        checkpoints.set_model(model)
+        resumed = checkpoints.restore()
+        if resumed is not None:
+            initial_epoch = resumed[0]
+            if epoch_data is not None and resumed[1]:
+                train = epoch_data.dataset(resumed_mid_epoch=True)
+            if verbose:
+                print(f"resuming from {checkpoint_dir}: epoch {resumed[0] + 1}, after step "
+                      f"{resumed[1]}")
+        found.append(checkpoints)
+    elif epoch_data is not None:
+        found.append(_EpochOrder(epoch_data))
+    if epoch_data is not None and not isinstance(train, tf.data.Dataset):
+        train = epoch_data.dataset()
+    with warnings.catch_warnings():
+        # A run resumed mid-epoch has epochs of two lengths: Keras says the first ran out.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(train, validation_data=valid, epochs=epochs, verbose=verbose,
+                            callbacks=found, initial_epoch=initial_epoch)
+    if checkpoints is not None:
+        history.history = checkpoints.previous
+        history.epoch = list(range(len(next(iter(checkpoints.previous.values()), []))))
+    losses = history.history.get(monitor) or history.history.get("loss", [])
+    history.best_epoch = (stopper.best_epoch if stopper is not None and stopper.best_weights
+                          is not None else len(losses) - 1)
+    history.stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
+    return history
+
+
+def _split(data, validation, seed):
+    if validation is None or not isinstance(validation, float):
+        return data, validation
+    if not 0.0 < validation < 1.0:
+        raise ValueError(f"validation must be a fraction in (0, 1), data, or None. "
+                         f"Received: {validation}")
+    if isinstance(data, tf.data.Dataset):
+        raise ValueError("A fraction of a dataset cannot be held out: pass validation data.")
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
+    order = np.random.default_rng(seed).permutation(len(frame))
+    cut = int(round(len(frame) * validation))
+    if cut < 1 or cut >= len(frame):
+        raise ValueError(f"validation={validation} of {len(frame)} rows leaves no rows for "
+                         "training or validation.")
+    return frame.iloc[order[cut:]], frame.iloc[order[:cut]]
+
+
+class _EpochOrder(keras.callbacks.Callback):
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)
+
+
+def _dataset(model, data, batch_size, shuffle, seed):
+    if isinstance(data, tf.data.Dataset):
+        return data
+    return model.dataset(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def _tensorboard(log_dir):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ValueError("TensorBoard logging needs the tensorboard package: "
+                         "pip install tensorboard") from None
+    return keras.callbacks.TensorBoard(str(log_dir))
+
+
+class _MonitorCheck(keras.callbacks.Callback):
+    """Fails after the first epoch if `monitor` names no logged value."""
+
+    def __init__(self, monitor):
+        super().__init__()
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0 and self.monitor not in (logs or {}):
+            raise ValueError(f"monitor={self.monitor!r} is not a logged value; choose from "
+                             f"{sorted(logs or {})}")
