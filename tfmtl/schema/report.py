@@ -143,7 +143,24 @@ def _leakage(frame, schema, task):
         if strength >= LEAKAGE_AUC:
             found.append(f"{feature.name}: alone predicts label {task.label!r} almost perfectly "
                          f"({strength:.3f} on held-out rows): a leak? exclude it")
+        elif task.kind == "binary" and _later_outcome(values, y, keep):
+            found.append(f"{feature.name}: a 0/1 column that is 1 only where label "
+                         f"{task.label!r} is 1 (an outcome that comes after it, as a purchase "
+                         f"after a click?): exclude it unless it is known when serving")
     return found
+
+
+def _later_outcome(values, y, keep):
+    """A 0/1 column whose ones all fall on positive rows of the label (a funnel's later step)."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")[keep]
+    labels = y[keep]
+    if not np.isin(x[np.isfinite(x)], (0.0, 1.0)).all():
+        return False
+    ones = x == 1
+    positives = labels == 1
+    if ones.sum() < 20 or positives.sum() < 20 or ones.sum() >= len(x) - 20:
+        return False
+    return bool(labels[ones].mean() >= 0.995 and ones.sum() >= 0.05 * positives.sum())
 
 
 def _strength(y, score, kind):
