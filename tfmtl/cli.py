@@ -283,8 +283,11 @@ def _train(args):
     elif args.select is not None:
         from tfmtl.selection import select_fields
 
+        # The paper's 5 mini-batches of 2048, or as many whole batches as a small file holds.
+        batch_size = min(2048, len(train))
         selection = select_fields(args.model, schema, tasks, train, k=args.select,
-                                  hparams=hparams, seed=args.seed)
+                                  hparams=hparams, seed=args.seed, batch_size=batch_size,
+                                  batches=max(1, min(5, len(train) // batch_size)))
     if selection is not None:
         _print_selection(selection)
     if args.architecture:

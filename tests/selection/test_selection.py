@@ -236,3 +236,28 @@ def test_bad_arguments_are_named():
         columns = {c: data[c].to_numpy() for c in data.columns}
         select_fields("mmoe", schema, tasks, tf.data.Dataset.from_tensor_slices(columns).batch(50),
                       batch_size=50, batches=1)
+    with pytest.raises(ValueError, match="multisfs-1 trains the probe first"):
+        select_fields("mmoe", schema, tasks, tf.data.Dataset.from_tensor_slices(columns).batch(50),
+                      method="multisfs-1", batch_size=50, batches=1)
+
+
+def test_cli_selects_with_plots_and_trains_the_selection(tmp_path, capsys):
+    from tfmtl.cli import main
+
+    data, _, _, planted = selection_synthetic(3000, vocabulary=5, seed=0)
+    data = data.rename(columns={"s0": "shared field 0", "a0": "a-0 (specific)"})
+    path = tmp_path / "rows.parquet"
+    data.to_parquet(path)
+    common = ["--data", str(path), "--labels", "a,b", "--model", "mmoe", "--set", "num_experts=2",
+              "--set", "expert_units=[8]"]
+    assert main(["select", *common, "--k", "4", "--batches", "1", "--batch-size", "500",
+                 "--out", str(tmp_path / "selection.json"), "--plot", str(tmp_path / "plots")]) == 0
+    printed = capsys.readouterr().out
+    selection = Selection.load(str(tmp_path / "selection.json"))
+    assert {len(f) for f in selection.task_fields.values()} == {4}
+    assert set(selection.shared_fields) == set().union(*map(set, selection.task_fields.values()))
+    assert all(field in printed for field in selection.task_fields["a"])
+    for name in ("importance.png", "relations.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 5_000, name
+    assert main(["train", *common, "--select", "4", "--epochs", "1", "--quiet"]) == 0
+    assert "Test metrics" in capsys.readouterr().out

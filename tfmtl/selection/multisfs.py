@@ -79,6 +79,10 @@ def select_fields(name, schema, tasks, data, k=0.5, method="multisfs", hparams=N
         info["seconds_scores"] = time.time() - started
         return make_selection(scores, fields, rows, k, method, name, sharing, info=info)
 
+    if method == "multisfs-1" and frame is None and "validation" not in (train or {}):
+        raise ValueError("multisfs-1 trains the probe first and holds out 10% of the data for "
+                         "early stopping, which a tf.data dataset cannot give: pass a DataFrame, "
+                         "or train={'validation': <a validation dataset>}.")
     draws, info["seconds_saliency"], info["seconds_training"] = [], 0.0, 0.0
     for draw in range(int(inits)):
         keras.utils.set_random_seed(seed + draw)
