@@ -53,7 +53,7 @@ MODELS = {
     "cgc": ("cgc", zoo.preset("cgc", "fdn_paper")),
     "ple": ("ple", zoo.preset("ple", "fdn_paper")),
     "fdn": ("fdn", dict(num_pairs=2, **EXPERT)),
-    "fdn, L_orth as Eq. 2 writes it": ("fdn", dict(num_pairs=2, orthogonal_form="paper", **EXPERT)),
+    "fdn with L_orth as Eq. 2 writes it": ("fdn", dict(num_pairs=2, orthogonal_form="paper", **EXPERT)),
     "fdn w/o aux": ("fdn", dict(num_pairs=2, auxiliary_weight=0.0, **EXPERT)),
     "fdn w/o orth": ("fdn", dict(num_pairs=2, orthogonal_weight=0.0, **EXPERT)),
     "fdn w/o task-shared fusion": ("fdn", dict(num_pairs=2, shared_fusion=False, **EXPERT)),
