@@ -45,14 +45,8 @@ from tfmtl.search import search  # noqa: E402
 
 SEARCH = dict(epochs=15, warmup=5, num_experts=8, blocks=3, units=64, embedding_dim=16,
               tower_units=(128, 64), batch_size=1024, valid_batch_size=2048)
-BASELINES = {
-    "shared_bottom": dict(embedding_dim=16, units=(128, 64), tower_units=(128, 64)),
-    "mmoe": dict(embedding_dim=16, num_experts=8, expert_units=(128, 64), tower_units=(128, 64)),
-    "cgc": dict(embedding_dim=16, num_specific_experts=4, num_shared_experts=4,
-                expert_units=(128, 64), tower_units=(128, 64)),
-    "ple": dict(embedding_dim=16, num_levels=2, num_specific_experts=4, num_shared_experts=4,
-                expert_units=(128, 64), tower_units=(128, 64)),
-}
+# zoo/presets.py's "automtl" sizes: Shared-Bottom [128, 64], MMoE 8 experts, CGC and PLE 4 + 4.
+BASELINES = {name: zoo.preset(name, "automtl") for name in ("shared_bottom", "mmoe", "cgc", "ple")}
 TRAIN = dict(epochs=30, batch_size=1024, patience=3, learning_rate=1e-3, verbose=0)
 ABLATIONS = ("w/o INT", "hom Expert", "w/o SEL", "w/o JSD")
 

@@ -54,8 +54,8 @@ GROUPS = ("new", "low", "high")
 BOUNDARIES = (37.0, 100.0)  # new 20-36, low 37-99, high >= 100 ratings
 PAPER_USER_SHARES = {"new": 27.12, "low": 34.90, "high": 37.98}
 BEHAVIOURS = [Task("like"), Task("rating", "regression")]
-MMOE_LEVEL_1 = {"type": "mmoe", "num_experts": 4, "expert_units": (256,)}
-MMOE_LEVEL_2 = {"type": "mmoe", "num_experts": 2, "expert_units": (128,)}
+MMOE_LEVEL_1 = zoo.switcher_spec("mmoe", "mfh_level_1")  # MMoE 4 x [256]
+MMOE_LEVEL_2 = zoo.switcher_spec("mmoe", "mfh_level_2")  # MMoE 2 x [128]
 TREE_SWITCHERS = {"PLE": DEFAULT_SWITCHERS,
                   "MMoE": (DEFAULT_SWITCHERS[0], MMOE_LEVEL_1, MMOE_LEVEL_2)}
 FLAT_SWITCHER = {"PLE": DEFAULT_SWITCHERS[1], "MMoE": MMOE_LEVEL_1}

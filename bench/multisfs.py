@@ -51,9 +51,8 @@ from tfmtl.selection import (chi2_scores, field_saliency, label_relations, lasso
                              learn_relations, make_selection, stability)
 
 BACKBONES = {
-    "mmoe": dict(embedding_dim=16, num_experts=8, expert_units=(128, 64), tower_units=(64,)),
-    "ple": dict(embedding_dim=16, num_levels=2, num_specific_experts=2, num_shared_experts=2,
-                expert_units=(64,), tower_units=(64,)),
+    "mmoe": zoo.preset("mmoe", "multisfs"),  # 8 experts [128, 64], towers [64]
+    "ple": zoo.preset("ple", "multisfs"),  # 2 levels of 2 + 2 experts [64], towers [64]
     "esmm": dict(embedding_dim=16, tower_units=(128, 64)),
     "aitm": dict(embedding_dim=16, tower_units=(128, 64, 32)),
 }

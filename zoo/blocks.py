@@ -1,7 +1,7 @@
 """The stages every zoo model is assembled from.
 
 raw inputs -> lookups -> embeddings (+ normalised numbers) -> view ->
-switcher -> towers -> heads. Each function here is one stage; `zoo/builder.py`
+switcher -> towers -> heads. Each function here is one stage; `zoo/switcher_model.py`
 chains them for the switcher models, and the other models call the stages
 they need.
 """

@@ -1,4 +1,4 @@
-"""The named switcher models as data: one builder (`zoo/builder.py`), many presets.
+"""The named switcher models as data: one builder (`zoo/switcher_model.py`), many presets.
 
 A preset names a switcher (`tfmtl.layers.SWITCHERS`), a view, and the
 papers' default hyperparameters; `sizes` holds the reduced or matched sizes
@@ -46,14 +46,15 @@ _LINEAR_GATE = {"gate_units": ()}
 #   [512, 512, 512]; every gate an MLP [128, 64]; towers [128, 64]; MMoE 8 experts; PLE one
 #   level of 8 shared + 1 per task);
 # - "stem_small": the same structures with experts [128, 64] (bench/stem.py on 2 CPU cores);
-# - "mfh_root", "mfh_node": the switchers of bench/mfh.py's trees, at the root and below.
+# - "mfh_level_1", "mfh_level_2": bench/mfh.py's MMoE switchers at the tree's levels 1 and 2;
+# - "multisfs": bench/multisfs.py's backbones; "automtl": bench/automtl.py's baselines.
 PRESETS = {
     "shared_bottom": Preset(
         "shared_bottom", "Shared-Bottom: one shared MLP, a tower per task.",
         "Caruana, Multitask Learning, 1997", "shared_bottom",
         {**_COMMON, "units": (256, 128)},
         sizes={"peers": {"units": (256, 128)},
-               "mfh_root": {"units": (128, 64)}, "mfh_node": {"units": (64,)}},
+               "automtl": {"units": (128, 64), "tower_units": (128, 64)}},
     ),
     "omoe": Preset(
         "omoe", "One-gate Mixture-of-Experts (the MMoE paper's OMoE baseline).",
@@ -71,8 +72,11 @@ PRESETS = {
                               "gate_units": (128, 64), "tower_units": (128, 64)},
                "stem_small": {"num_experts": 8, "expert_units": (128, 64),
                               "gate_units": (128, 64), "tower_units": (128, 64)},
-               "mfh_root": {"num_experts": 4, "expert_units": (128, 64)},
-               "mfh_node": {"num_experts": 4, "expert_units": (64,)}},
+               "mfh_level_1": {"num_experts": 4, "expert_units": (256,)},
+               "mfh_level_2": {"num_experts": 2, "expert_units": (128,)},
+               "multisfs": {"num_experts": 8, "expert_units": (128, 64), "tower_units": (64,)},
+               "automtl": {"num_experts": 8, "expert_units": (128, 64),
+                           "tower_units": (128, 64)}},
     ),
     "cgc": Preset(
         "cgc", "Customized Gate Control: PLE with one extraction level.",
@@ -80,7 +84,9 @@ PRESETS = {
         {**_COMMON, "num_specific_experts": 1, "num_shared_experts": 1,
          "expert_units": (256, 128), **_LINEAR_GATE},
         sizes={"fdn_paper": {"num_specific_experts": 3, "num_shared_experts": 2,
-                             "expert_units": (128, 64)}},
+                             "expert_units": (128, 64)},
+               "automtl": {"num_specific_experts": 4, "num_shared_experts": 4,
+                           "expert_units": (128, 64), "tower_units": (128, 64)}},
     ),
     "ple": Preset(
         "ple", "Progressive Layered Extraction: stacked CGC levels, any number.",
@@ -97,10 +103,10 @@ PRESETS = {
                "stem_small": {"num_levels": 1, "num_specific_experts": 1,
                               "num_shared_experts": 8, "expert_units": (128, 64),
                               "gate_units": (128, 64), "tower_units": (128, 64)},
-               "mfh_root": {"num_levels": 2, "num_specific_experts": 1, "num_shared_experts": 2,
-                            "expert_units": (128, 64)},
-               "mfh_node": {"num_levels": 1, "num_specific_experts": 1, "num_shared_experts": 2,
-                            "expert_units": (64,)}},
+               "multisfs": {"num_levels": 2, "num_specific_experts": 2, "num_shared_experts": 2,
+                            "expert_units": (64,), "tower_units": (64,)},
+               "automtl": {"num_levels": 2, "num_specific_experts": 4, "num_shared_experts": 4,
+                           "expert_units": (128, 64), "tower_units": (128, 64)}},
     ),
     "me_ple": Preset(
         "me_ple", "Multi-embedding PLE (STEM-Net paper's baseline): task-specific tables.",

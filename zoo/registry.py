@@ -90,8 +90,8 @@ def switcher_spec(name, size=None):
 
     Example:
 
-    >>> switcher_spec("mmoe", "mfh_node")["num_experts"]
-    4
+    >>> switcher_spec("mmoe", "mfh_level_2")["num_experts"]
+    2
     """
     from zoo.presets import PRESETS
 

@@ -58,7 +58,7 @@ def _register(preset):
 def _docstring(preset):
     lines = [f"{preset.summary} ({preset.reference})", "",
              f"Switcher `{preset.switcher}` on the `{preset.view}` view; see "
-             "`zoo.builder.switcher_model`.", "", "Args:"]
+             "`zoo/switcher_model.py`.", "", "Args:"]
     for argument, default in preset.defaults.items():
         lines.append(f"    {argument}: {ARGUMENTS[argument]} Defaults to `{default!r}`.")
     return "\n".join(lines)
