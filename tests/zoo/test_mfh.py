@@ -346,3 +346,37 @@ def test_paper_sharing_and_per_sample_loss():
     expected = sum(logs[f"{model.output_keys[t.name]}_loss"] for t in model.loss_tasks)
     assert logs["loss"] == pytest.approx(expected, rel=1e-4)  # each task's own mean
     assert logs["loss"] > 1.5 * got  # per-task means weigh the small groups' rows up
+
+
+def test_facet_tasks_give_the_same_loss_from_every_form_of_data():
+    name = "mfh"  # flat and hmtl share its data path (FacetedTasks -> Targets)
+    frame, schema = data(400)
+    tasks = FacetedTasks(BEHAVIOURS, [GROUP], sharing="paper")
+    labels = ["like", "rating"]
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    x = {c: v for c, v in columns.items() if c not in labels}
+    y = {c: columns[c] for c in labels}
+    weight = np.where(frame.user.to_numpy() % 3 == 0, 0.5, 1.0)
+    forms = {
+        "frame": ((frame,), {"batch_size": 100}),
+        "x, y": ((x, y), {"batch_size": 100}),
+        "dataset of dicts": ((tf.data.Dataset.from_tensor_slices(columns).batch(100),), {}),
+        "dataset of (x, y)": ((tf.data.Dataset.from_tensor_slices((x, y)).batch(100),), {}),
+    }
+    weighted = {
+        "x, y, sample_weight": ((x, y), {"batch_size": 100, "sample_weight": weight}),
+        "dataset of (x, y, sample_weight)": (
+            (tf.data.Dataset.from_tensor_slices((x, y, weight)).batch(100),), {}),
+    }
+    losses = {}
+    for form, (args, kwargs) in {**forms, **weighted}.items():
+        keras.utils.set_random_seed(0)
+        model = zoo.build(name, schema, tasks, **SMALL)  # facet weights made inside the model
+        model.compile(run_eagerly=True)
+        losses[form] = model.fit(*args, epochs=1, shuffle=False, verbose=0,
+                                 **kwargs).history["loss"][0]
+    for form in forms:
+        assert losses[form] == pytest.approx(losses["frame"], rel=1e-5), (form, losses)
+    for form in weighted:
+        assert losses[form] == pytest.approx(losses["x, y, sample_weight"], rel=1e-5), losses
+    assert losses["x, y, sample_weight"] != pytest.approx(losses["frame"], rel=1e-4)
