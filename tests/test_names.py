@@ -111,3 +111,20 @@ def test_a_model_on_real_column_names_trains_predicts_reloads_and_serves(tmp_pat
     shown = subprocess.run([sys.executable, "-m", "export.serve_check", version], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout
     assert "feature 'prix €' -> input prix" in shown and "ok: 1 warm-up request(s)" in shown
+
+
+def test_a_mask_column_with_a_real_name_weighs_its_task():
+    frame = shop(300)
+    frame["Bought?"] = (frame["Recommended IND"] * (frame["Clothing ID"] % 2)).astype(int)
+    frame["Seen (1/0)"] = frame["Recommended IND"]
+    schema, tasks = tfmtl.infer_schema(frame, labels=["Recommended IND", "Bought?"],
+                                       masks={"Bought?": "Seen (1/0)"})
+    assert "Seen (1/0)" not in schema.names  # a mask, not a feature
+    model = zoo.build("mmoe", schema, tasks, num_experts=2, expert_units=(8,), tower_units=(4,))
+    _, weights = model.targets(frame)
+    key = model.output_keys["Bought?"]
+    np.testing.assert_array_equal(weights[key].numpy(), frame["Seen (1/0)"].to_numpy("float32"))
+    model.compile()
+    assert np.isfinite(model.fit(frame, epochs=1, verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match=r"mask column 'Seen \(1/0\)'"):
+        model.fit(frame.assign(**{"Seen (1/0)": 3}), epochs=1, verbose=0)

@@ -121,3 +121,18 @@ def test_ablation_switches(hparams, outputs):
     width = model.get_layer("click_features").output.shape[-1]
     # own pairs (2 x 8) + fused shared experts (all 4 x 8, or own 2 x 8 without fusion)
     assert width == (16 + 16 if hparams.get("shared_fusion") is False else 16 + 32)
+
+
+def test_a_callable_activation_serialises_in_the_pairs():
+    layer = DecompositionPairs(2, 1, [6], activation=keras.activations.gelu)
+    config = layer.get_config()
+    assert config["activation"] == "gelu"
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    layer(x)
+    clone = DecompositionPairs.from_config(config)
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    for a, b in zip(layer(x), clone(x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    specific = layer(-np.abs(x))[0].numpy()
+    assert (specific < 0).any()  # gelu, not relu, inside the experts

@@ -7,7 +7,7 @@ import pytest
 
 import tfmtl
 import zoo
-from tests.helpers import required_hparams, roundtrip_model
+from tests.helpers import required_hparams, roundtrip_model, tiny_hparams
 
 MODELS = zoo.list()
 TWO_TASK = {"esmm", "aitm"}  # funnel models: click then conversion
@@ -105,3 +105,19 @@ def test_mmoe_experts_start_different():
     kernel = keras.ops.convert_to_numpy(model.get_layer("mmoe").experts.kernels[0])
     distances = [np.abs(kernel[a] - kernel[b]).mean() for a in range(4) for b in range(a + 1, 4)]
     assert min(distances) > 0.01
+
+
+@pytest.mark.parametrize("name", ["ple", "stem"])
+def test_the_saved_config_holds_each_vocabulary_once(name, tmp_path):
+    import zipfile
+
+    data = frame(300)
+    data["city"] = data.city + "_town"  # a value that only a vocabulary holds
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy"])
+    model = zoo.build(name, schema, tasks, **tiny_hparams(name, tasks))
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        config = archive.read("config.json").decode()
+    assert config.count("lille_town") == 1, config.count("lille_town")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.schema == model.schema
