@@ -1,11 +1,12 @@
 """A derived AutoMTL architecture: plain data, JSON in and out, and its drawing."""
 
 import dataclasses
-import json
+
+from tfmtl.serialization import JsonRecord
 
 
 @dataclasses.dataclass
-class Architecture:
+class Architecture(JsonRecord):
     """What an AutoMTL search chose (Sec. 3.4.3), to build and train from scratch.
 
     `zoo.build("automtl", schema, tasks, architecture=architecture)` builds
@@ -65,22 +66,6 @@ class Architecture:
         return {"type": "automtl", "experts": self.experts,
                 "branch_experts": [list(self.task_experts[t]) for t in tasks],
                 "units": self.units, "dropout": self.dropout}
-
-    def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls(**json.loads(text))
-
-    def save(self, path):
-        with open(path, "w") as out:
-            out.write(self.to_json())
-
-    @classmethod
-    def load(cls, path):
-        with open(path) as file:
-            return cls.from_json(file.read())
 
     def summary(self):
         lines = [f"interaction: {self.interaction}"]

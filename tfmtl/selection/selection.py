@@ -1,15 +1,16 @@
 """A feature selection for a multi-task model: plain data, JSON in and out."""
 
 import dataclasses
-import json
 
 import numpy as np
+
+from tfmtl.serialization import JsonRecord
 
 SHARING = ("union", "intersection", "none")
 
 
 @dataclasses.dataclass
-class Selection:
+class Selection(JsonRecord):
     """Which fields each task reads, and why.
 
     `zoo.build(name, schema, tasks, selection=selection)` builds the model
@@ -95,22 +96,6 @@ class Selection:
         """`(T, N)` NumPy array of (merged) scores, rows `tasks`, columns `fields`."""
         scores = self.merged_scores if merged and self.merged_scores else self.scores
         return np.array([[scores[t][f] for f in self.fields] for t in self.tasks])
-
-    def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls(**json.loads(text))
-
-    def save(self, path):
-        with open(path, "w") as out:
-            out.write(self.to_json())
-
-    @classmethod
-    def load(cls, path):
-        with open(path) as file:
-            return cls.from_json(file.read())
 
     def summary(self):
         """A text table: per task its fields, then the shared set."""
