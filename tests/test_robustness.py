@@ -148,6 +148,9 @@ def test_cli_parses_strictly_and_warns_of_leaks(tmp_path):
     (tmp_path / "taken").write_text("x")
     bad = cli("train", "--data", str(path), "--labels", "click", "--export", str(tmp_path / "taken"))
     assert bad.returncode == 2 and "is a file" in bad.stderr and "Epoch" not in bad.stdout
+    for option in ("--checkpoint-dir", "--tensorboard"):
+        bad = cli("train", "--data", str(path), "--labels", "click", option, str(tmp_path / "taken"))
+        assert bad.returncode == 2 and f"{option} {tmp_path / 'taken'} is a file" in bad.stderr
     leaky = cli("train", "--data", str(path), "--labels", "click", "--model", "mmoe", "--epochs",
                 "1", "--quiet", "--set", "num_experts=2", "--set", "expert_units=[8]")
     assert leaky.returncode == 0, leaky.stderr[-1500:]

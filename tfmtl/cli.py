@@ -331,6 +331,10 @@ def _check_outputs(args):
         if target.exists() and not target.is_dir():
             raise UsageError(f"--export {target} is a file; give a directory (TF Serving's base "
                              "path: versions go in numbered folders inside it)")
+    for option in ("checkpoint_dir", "tensorboard"):
+        value = getattr(args, option, None)
+        if value and pathlib.Path(value).exists() and not pathlib.Path(value).is_dir():
+            raise UsageError(f"--{option.replace('_', '-')} {value} is a file; give a directory")
     if args.save:
         target = pathlib.Path(args.save)
         if target.suffix != ".keras":
