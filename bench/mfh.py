@@ -199,6 +199,11 @@ def main():
                 print(f"  seed {seed} {switcher} {model_name}: " + ", ".join(
                     f"{g} {row[f'{g}_auc']:.4f}/{row[f'{g}_mse']:.4f}" for g in GROUPS)
                     + f" ({row['epochs']} epochs, {row['seconds']:.0f} s)", flush=True)
+        # Written after every seed: a run cut short keeps the seeds it finished.
+        report(results, seeds[:seeds.index(seed) + 1], shares, started, args.out)
+
+
+def report(results, seeds, shares, started, out):
     table = pd.DataFrame(results)
     rows = {g: int(table[f"{g}_rows"].mean()) for g in GROUPS}
     text = (
@@ -215,12 +220,12 @@ def main():
             f"{s} {m} {int(b.params.iloc[0]):,}" for (s, m), b in
             table.groupby(["switcher", "model"], sort=False)) + ".\n")
     print("\n" + text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "mfh.md"), "w") as f:
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "mfh.md"), "w") as f:
             f.write(text)
-        table.to_csv(os.path.join(args.out, "mfh.csv"), index=False)
-        with open(os.path.join(args.out, "mfh.json"), "w") as f:
+        table.to_csv(os.path.join(out, "mfh.csv"), index=False)
+        with open(os.path.join(out, "mfh.json"), "w") as f:
             json.dump(dict(seeds=seeds, shares=shares, results=results), f, indent=1)
 
 
