@@ -113,7 +113,7 @@ class DecompositionPairs(Layer):
         if self.orthogonal_weight:
             loss = self.orthogonal_weight * self.orthogonal_loss(specific, shared)
             self.add_loss(loss)
-            if training:
+            if training is not None:  # fit and evaluate (val_*) report it; not while building
                 self.tracker.update_state(loss)
         return specific, shared
 
