@@ -44,7 +44,9 @@ def stem(
         num_specific_experts: int. Per task. Defaults to `1`.
         expert_units: list of int. Defaults to `(512, 512, 512)`.
         gate_units: list of int. Gate MLPs. Defaults to `(128, 64)`.
-        gate_input: `"concat"` (default, the paper's best) or `"sum"`.
+        gate_input: what each gate reads: `"concat"` (default, the paper's best)
+            or `"sum"` of the task's and the shared embeddings, or only one of them,
+            `"task"` or `"shared"` (Table 6).
         stop_gradient: bool. `False` for the ablation without AFTB.
         tower_units: list of int. Defaults to `(128, 64)`.
         dropout: float. Dropout in the experts.
