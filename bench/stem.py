@@ -231,14 +231,21 @@ def main():
     seeds6 = [int(s) for s in args.table6.split(",") if s]
     seeds5 = [int(s) for s in args.table5.split(",") if s]
     started, results = time.time(), []
-    for seed in seeds:
+    # Written after every seed: a run cut short keeps the seeds it finished.
+    for n, seed in enumerate(seeds):
         results += run_seed(seed, args.rows, args.size, models, False, False)
-    for seed in seeds6:
+        report(results, seeds[:n + 1], [], [], models, args, started)
+    for n, seed in enumerate(seeds6):
         results += [r for r in run_seed(seed, args.rows, args.size, TABLE6, False, False)
                     if r["model"] != "Single-Task"]
-    for seed in seeds5:
+        report(results, seeds, seeds6[:n + 1], [], models, args, started)
+    for n, seed in enumerate(seeds5):
         variants = {name: ("stem", {"specific_fields": fields}) for name, fields in TABLE5.items()}
         results += run_seed(seed, args.rows, args.size, variants, False, True)
+        report(results, seeds, seeds6, seeds5[:n + 1], models, args, started)
+
+
+def report(results, seeds, seeds6, seeds5, models, args, started):
     frame = pd.DataFrame(results)
     main_frame = frame[frame.data == "ids"]
     text = [
