@@ -37,6 +37,7 @@ import pandas as pd  # noqa: E402
 
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from tfmtl.data import ctr_synthetic, fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
 from tfmtl.metrics import roc_auc  # noqa: E402
@@ -182,12 +183,7 @@ def main():
         sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
         sections += ["```", ""]
     report = "\n".join(sections)
-    print("\n" + report)
-    if args.out:
-        with open(os.path.join(args.out, "automtl.md"), "w") as f:
-            f.write(report + "\n")
-        with open(os.path.join(args.out, "automtl.json"), "w") as f:
-            json.dump(raw, f, indent=1, default=str)
+    write_results(args.out, "automtl", report, raw)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ fusion (the paper ablates only on Ali-CCP, Table 3).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -43,6 +42,7 @@ import pandas as pd  # noqa: E402
 
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from bench.stats import describe, paired  # noqa: E402
 from tfmtl.data import fdn_synthetic  # noqa: E402
 
@@ -208,14 +208,7 @@ def report(results, seeds, rows, started, out):
             + "\n\nMean epochs to the best validation score: "
             + ", ".join(f"{m} {b.epochs.mean():.0f}" for m, b in
                         frame[frame.model != "oracle"].groupby("model", sort=False)) + "\n")
-    print("\n" + text)
-    if out:
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "fdn.md"), "w") as f:
-            f.write(text)
-        frame.to_csv(os.path.join(out, "fdn.csv"), index=False)
-        with open(os.path.join(out, "fdn.json"), "w") as f:
-            json.dump(dict(seeds=seeds, rows=rows, results=results), f, indent=1)
+    write_results(out, "fdn", text, dict(seeds=seeds, rows=rows, results=results), frame)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ less active groups).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ import pandas as pd  # noqa: E402
 
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from bench.stats import paired  # noqa: E402
 from tfmtl.data import fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
@@ -219,14 +219,7 @@ def report(results, seeds, shares, started, out):
         + paired_table(table) + "\n\nParameters: " + ", ".join(
             f"{s} {m} {int(b.params.iloc[0]):,}" for (s, m), b in
             table.groupby(["switcher", "model"], sort=False)) + ".\n")
-    print("\n" + text)
-    if out:
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "mfh.md"), "w") as f:
-            f.write(text)
-        table.to_csv(os.path.join(out, "mfh.csv"), index=False)
-        with open(os.path.join(out, "mfh.json"), "w") as f:
-            json.dump(dict(seeds=seeds, shares=shares, results=results), f, indent=1)
+    write_results(out, "mfh", text, dict(seeds=seeds, shares=shares, results=results), table)
 
 
 if __name__ == "__main__":

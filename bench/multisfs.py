@@ -30,7 +30,6 @@ used), N = 8 fields. Synthetic: `tfmtl.data.selection_synthetic` (2 shared,
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -43,6 +42,7 @@ import pandas as pd  # noqa: E402
 
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from tfmtl.data import fetch_movielens_100k, load_movielens_100k, selection_synthetic, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
 from tfmtl.metrics import roc_auc  # noqa: E402
@@ -313,12 +313,7 @@ def main():
         sections += ["### Single-shot stability", "", text, ""]
         raw["stability"] = results
     report = "\n".join(sections)
-    print("\n" + report)
-    if args.out:
-        with open(os.path.join(args.out, "multisfs.md"), "w") as f:
-            f.write(report + "\n")
-        with open(os.path.join(args.out, "multisfs.json"), "w") as f:
-            json.dump(raw, f, indent=1, default=str)
+    write_results(args.out, "multisfs", report, raw)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ side, all) on the data with side fields.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -53,6 +52,7 @@ import pandas as pd  # noqa: E402
 
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from bench.stats import paired  # noqa: E402
 from tfmtl.analysis import SUBSETS, transfer_subsets  # noqa: E402
 from tfmtl.data import preference_conflict, split  # noqa: E402
@@ -290,15 +290,9 @@ def report(results, seeds, seeds6, seeds5, models, args, started):
     epochs = main_frame.groupby("model", sort=False).epochs.mean()
     text.append("\nMean epochs: " + ", ".join(f"{m} {e:.1f}" for m, e in epochs.items()) + ".\n")
     text = "\n".join(text)
-    print("\n" + text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "stem.md"), "w") as f:
-            f.write(text)
-        frame.to_csv(os.path.join(args.out, "stem.csv"), index=False)
-        with open(os.path.join(args.out, "stem.json"), "w") as f:
-            json.dump(dict(seeds=seeds, table6=seeds6, table5=seeds5, rows=args.rows,
-                           size=args.size, results=results), f, indent=1, default=float)
+    write_results(args.out, "stem", text, dict(seeds=seeds, table6=seeds6, table5=seeds5,
+                                                rows=args.rows, size=args.size, results=results),
+                  frame)
 
 
 if __name__ == "__main__":

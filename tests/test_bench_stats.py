@@ -18,3 +18,21 @@ def test_paired_interval_is_the_t_interval():
     half = t975(4) * np.std(d, ddof=1) / np.sqrt(5)
     assert (s["mean"], s["low"], s["high"], s["wins"]) == pytest.approx((1.0, 1.0 - half, 1.0 + half, 4))
     assert t975(4) == pytest.approx(2.776)
+
+
+def test_write_results_prints_and_writes_the_three_files(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from bench.output import write_results
+
+    frame = pd.DataFrame({"model": ["a"], "auc": [0.75]})
+    write_results(str(tmp_path / "out"), "x", "# title", {"n": np.int64(3), "v": np.float32(0.5)},
+                  frame)
+    assert "# title" in capsys.readouterr().out
+    assert (tmp_path / "out" / "x.md").read_text() == "# title\n"
+    assert json.loads((tmp_path / "out" / "x.json").read_text()) == {"n": 3, "v": 0.5}
+    assert pd.read_csv(tmp_path / "out" / "x.csv").equals(frame)
+    write_results(None, "y", "printed only", {})
+    assert not (tmp_path / "y.md").exists()
