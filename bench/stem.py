@@ -69,7 +69,7 @@ TABLE6 = {f"STEM-Net gate {g}{'' if sg else ' w/o SG'}": ("stem", {"gate_input":
 TABLE5 = {"STEM-Net-none": [], "STEM-Net-(user id, item id)": ["user_id", "item_id"],
           "STEM-Net-(user side)": ["user_id", "user_segment"],
           "STEM-Net-(item side)": ["item_id", "item_category"], "STEM-Net-(all)": "all"}
-# The paper's Avg AUC (Table 2, TikTok) and Like AUC, for the README's side-by-side.
+# The paper's Like AUC and Avg AUC (Table 2, TikTok), for the README's side-by-side.
 PAPER_TIKTOK = {"Single-Task": (0.9058, 0.8281), "MMoE": (0.9018, 0.8265),
                 "PLE": (0.9016, 0.8264), "ME-MMoE": (0.9045, 0.8274),
                 "ME-PLE": (0.9058, 0.8275), "STEM-Net": (0.9095, 0.8304)}
