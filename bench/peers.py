@@ -1,0 +1,154 @@
+"""tfmtl against DeepCTR and torch-rechub, interleaved config by config in one run, with ratios.
+
+The peers' harness (`--peers`: its `common.py`, `make_data.py` and runners;
+not part of tfmtl) fixes the data (`synth`: 400,000 + 100,000 rows, 20
+categorical and 5 dense fields; `ml100k`), the matched architecture
+(embedding 16; MMoE 4 experts [256, 128]; PLE 1 level 2 + 2 experts; towers
+[64]; batch 1024; Adam 1e-3; 2 threads) and the measures. Each round runs,
+for each configuration, every runner in its own process one after the
+other: tfmtl with dense Adam, tfmtl with `LazyAdam`, DeepCTR 0.9.4 under
+Keras 3, torch-rechub 0.9.0. This machine's speed drifts by up to 2x over
+minutes: only ratios within a round are compared; the table gives the
+median ratio over rounds and every round's own figures stay in the JSON.
+
+    python bench/peers.py --peers ../shared/peers --venvs $VENVS [--rounds 2] \
+        [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--out bench/results]
+
+`$VENVS` holds `deepctrenv` and `torchenv` (set-up in the harness's README).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.output import write_results  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNERS = ("tfmtl_adam", "tfmtl_lazy_adam", "deepctr_keras3", "rechub")
+PEERS = ("deepctr_keras3", "rechub")
+
+
+def command(runner, data, model, out, args):
+    one = ["--data", data, "--models", model, "--epochs", str(args.epochs), "--out", out,
+           "--append"]
+    if runner.startswith("tfmtl_"):
+        return [sys.executable, os.path.join(HERE, "peer_tfmtl.py"), "--peers", args.peers,
+                "--optimizer", runner[len("tfmtl_"):]] + one
+    if runner == "deepctr_keras3":
+        return [os.path.join(args.venvs, "deepctrenv", "bin", "python"),
+                os.path.join(args.peers, "run_deepctr.py"), "--keras", "3"] + one
+    return [os.path.join(args.venvs, "torchenv", "bin", "python"),
+            os.path.join(args.peers, "run_rechub.py"), "--pipeline", "tensor"] + one
+
+
+def run(args, raw_dir):
+    """Every round, config and runner in turn; the records of each runner in `raw_dir`."""
+    for path in os.listdir(raw_dir):
+        os.remove(os.path.join(raw_dir, path))
+    configs = [c.split(":") for c in args.configs.split(",")]
+    for round_ in range(args.rounds):
+        for data, model in configs:
+            for runner in RUNNERS:
+                out = os.path.join(raw_dir, f"{runner}.json")
+                print(f"round {round_ + 1}: {data} {model} {runner}", flush=True)
+                subprocess.run(command(runner, data, model, out, args), check=True)
+
+
+def records(raw_dir):
+    found = {}
+    for runner in RUNNERS:
+        path = os.path.join(raw_dir, f"{runner}.json")
+        for record in json.load(open(path)) if os.path.exists(path) else []:
+            found.setdefault((record["data"], record["model"]), {}).setdefault(
+                runner, []).append(record)
+    return found
+
+
+def figures(record):
+    """The measures of one record (`None` when the run failed)."""
+    if record.get("status") != "ok":
+        return None
+    first = record["quality"]["epoch1"]
+    task = next(iter(first.values()))
+    return {"train": record["train_sps"]["median"], "infer": record["infer_sps"]["median"],
+            "p50": record["latency_b1_best_p50_ms"], "rss": record["peak_rss_mib"],
+            "auc": task.get("auc"),
+            "second": {k: v for k, v in list(first.items())[1:]}}
+
+
+def table(found, rounds):
+    lines = ["| config | measure | " + " | ".join(RUNNERS) + " | tfmtl (best of ours) / "
+             "best peer, per round |", "|---" * (len(RUNNERS) + 3) + "|"]
+    measures = (("train", "training samples/s", max), ("infer", "inference samples/s, batch 4096",
+                                                        max),
+                ("p50", "batch-1 p50 ms", min), ("rss", "peak RSS MiB", min),
+                ("auc", "first task's test AUC after epoch 1", max))
+    for (data, model), by_runner in found.items():
+        for key, label, best in measures:
+            cells, ratios = [], []
+            for runner in RUNNERS:
+                values = [f[key] for f in map(figures, by_runner.get(runner, [])) if f]
+                cells.append(" / ".join(_fmt(key, v) for v in values) or "failed")
+            for r in range(rounds):
+                ours = [_at(by_runner, x, r, key) for x in RUNNERS if x.startswith("tfmtl")]
+                theirs = [_at(by_runner, x, r, key) for x in PEERS]
+                ours, theirs = [v for v in ours if v], [v for v in theirs if v]
+                if ours and theirs:
+                    ratios.append(best(ours) / best(theirs))
+            ratio = " / ".join(f"{v:.2f}" for v in ratios)
+            lines.append(f"| {data} {model} | {label} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def _at(by_runner, runner, round_, key):
+    runs = by_runner.get(runner, [])
+    figure = figures(runs[round_]) if round_ < len(runs) else None
+    return figure[key] if figure and figure[key] is not None else None
+
+
+def _fmt(key, value):
+    if value is None:
+        return "-"
+    return {"train": f"{value:,.0f}", "infer": f"{value:,.0f}", "p50": f"{value:.2f}",
+            "rss": f"{value:,.0f}", "auc": f"{value:.4f}"}[key]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", required=True, help="the peers harness directory")
+    parser.add_argument("--venvs", required=True, help="the folder of deepctrenv and torchenv")
+    parser.add_argument("--configs", default="synth:mmoe,synth:ple,ml100k:mmoe")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--out", help="directory for peers.md / peers.json and the raw records")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only tabulate the raw records already under --out")
+    args = parser.parse_args()
+    args.peers, args.venvs = os.path.abspath(args.peers), os.path.abspath(args.venvs)
+    os.environ.setdefault("BENCH_DATA", os.path.join(tempfile.gettempdir(), "benchdata"))
+    raw_dir = os.path.join(args.out or tempfile.mkdtemp(), "peers_raw")
+    os.makedirs(raw_dir, exist_ok=True)
+    if not args.report_only:
+        data_dir = os.environ["BENCH_DATA"]
+        if not all(os.path.exists(os.path.join(data_dir, f"{d}.npz"))
+                   for d in ("synth", "ml100k")):
+            subprocess.run([os.path.join(args.venvs, "torchenv", "bin", "python"),
+                            os.path.join(args.peers, "make_data.py")], check=True,
+                           cwd=args.peers)
+        run(args, raw_dir)
+    found = records(raw_dir)
+    text = ("Each cell: the runner's figure in each round (round 1 / round 2 ...); the last "
+            "column: the best tfmtl runner over the best peer within each round (higher is "
+            "better for samples/s and AUC, lower for ms and MiB; a ratio > 1 means tfmtl "
+            "is higher).\n\n" + table(found, args.rounds))
+    payload = {f"{d}:{m}": runners for (d, m), runners in found.items()}
+    write_results(args.out, "peers", text, payload)
+
+
+if __name__ == "__main__":
+    main()
