@@ -13,6 +13,7 @@ import tfmtl
 import zoo
 from tests.helpers import roundtrip_model
 from tests.zoo.test_zoo import frame
+from tfmtl.data import to_dataset
 from tfmtl.search import (EXPERT_OPS, INTERACTIONS, Architecture, ChoiceBlock, Search,
                           jsd_loss, make_expert_op, make_interaction)
 
@@ -191,3 +192,13 @@ def test_cli_search_then_train_the_architecture(tmp_path):
                             "--architecture", str(tmp_path / "arch.json")],
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and "trains the automtl model" in wrong.stderr
+
+
+def test_the_encoded_input_of_the_search_gives_the_raw_input_s_outputs():
+    run = searcher()
+    x = next(iter(to_dataset(frame(400).iloc[:64], run.net.schema, batch_size=64,
+                             shuffle=False)))
+    raw = run.net(x, training=False)
+    encoded = run.net(run.net.encode(x), training=False, encoded=True)
+    for key in raw:
+        np.testing.assert_allclose(raw[key].numpy(), encoded[key].numpy(), rtol=1e-6)

@@ -126,7 +126,7 @@ class Supernet(keras.Model):
                       [SoftmaxGate(self.num_experts, name=f"gate_{self.keys[t.name]}")
                        for t in self.tasks])
         self.towers = [MLP(tower_units, name=f"{self.keys[t.name]}_tower") for t in self.tasks]
-        self.heads = [TaskHead(t.kind, name=self.keys[t.name]) for t in self.tasks]
+        self.heads = [TaskHead.for_task(t, name=self.keys[t.name]) for t in self.tasks]
 
     def build(self, input_shape=None):
         fields = len(self.schema.fields) + (1 if self.schema.dense else 0)
@@ -152,9 +152,31 @@ class Supernet(keras.Model):
             head.build((None, tower.compute_output_shape((None, self.units))[-1]))
         self.built = True
 
-    def call(self, features, training=None):
-        x = field_embeddings(self.schema, self.embedding_dim, features, self.lookup,
-                             self.embedding, self.numeric, self.numeric_field)
+    def encode(self, features):
+        """The raw features' table indices and dense columns: what `call(..., encoded=True)` takes.
+
+        The search runs the lookups (string and integer tables, which XLA
+        cannot compile) in its input pipeline, so that each step is one
+        XLA-compiled function of numbers.
+        """
+        encoded = {}
+        if self.lookup is not None:
+            encoded["ids"] = self.lookup(features)
+        if self.numeric is not None:
+            encoded["dense"] = {n: features[n] for n in self.schema.dense_names}
+        return encoded
+
+    def call(self, features, training=None, encoded=False):
+        if encoded:
+            parts = []
+            if self.embedding is not None:
+                parts.append(self.embedding(features["ids"]))
+            if self.numeric is not None:
+                parts.append(self.numeric_field(self.numeric(features["dense"])))
+            x = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
+        else:
+            x = field_embeddings(self.schema, self.embedding_dim, features, self.lookup,
+                                 self.embedding, self.numeric, self.numeric_field)
         if self.interaction is not None:
             x = self.interaction(x, training=training)  # (batch, F * E)
         else:
