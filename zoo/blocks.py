@@ -167,7 +167,7 @@ def tower_heads(tasks, branches, tower_units, dropout=0.0, batch_norm=False):
         h = MLP(tower_units, dropout=dropout, batch_norm=batch_norm, name=f"{key(task)}_tower")(
             branch
         )
-        outputs[key(task)] = TaskHead(task.kind, name=key(task))(h)
+        outputs[key(task)] = TaskHead.for_task(task, name=key(task))(h)
     return outputs
 
 

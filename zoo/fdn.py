@@ -68,13 +68,13 @@ def fdn(
             fused = keras.layers.Reshape((num_pairs * width,))(
                 shared[:, t * num_pairs:(t + 1) * num_pairs])
         features = keras.layers.Concatenate(name=f"{key(task)}_features")([own, fused])
-        outputs[key(task)] = TaskHead(task.kind, name=key(task))(features)
+        outputs[key(task)] = TaskHead.for_task(task, name=key(task))(features)
         if auxiliary_weight:
             for m in range(num_pairs):
                 auxiliary = Task(f"{task.name}_aux_{m}", task.kind, label=task.label,
                                  mask=task.mask, loss_weight=auxiliary_weight * task.loss_weight,
                                  auxiliary=True)
-                outputs[key(auxiliary)] = TaskHead(task.kind, name=key(auxiliary))(
+                outputs[key(auxiliary)] = TaskHead.for_task(task, name=key(auxiliary))(
                     specific[:, t * num_pairs + m])
                 trained.append(auxiliary)
     return finish("fdn", inputs, outputs, schema, trained)

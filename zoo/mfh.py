@@ -94,7 +94,7 @@ def build_tree_model(name, kind, schema, tasks, embedding_dim, switchers, node_u
         units = _tower_units(tower_units, task.name, values)
         if units:
             h = MLP(units, dropout=dropout, name=f"{key(task)}_tower")(h)
-        outputs[key(task)] = TaskHead(task.kind, name=key(task))(h)
+        outputs[key(task)] = TaskHead.for_task(task, name=key(task))(h)
     routed = faceted.routed_behaviours()
     if routed:
         index = PartitionIndex(faceted.facets, name="partition")(

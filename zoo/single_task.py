@@ -34,5 +34,5 @@ def single_task(
         x = flatten(fields, dense) if selection is None else field_view(
             schema, fields, dense, selection.fields_of(task.name), key(task))
         h = MLP(hidden_units, dropout=dropout, batch_norm=batch_norm, name=f"{key(task)}_network")(x)
-        outputs[key(task)] = TaskHead(task.kind, name=key(task))(h)
+        outputs[key(task)] = TaskHead.for_task(task, name=key(task))(h)
     return finish("single_task", inputs, outputs, schema, tasks)

@@ -104,3 +104,18 @@ def test_task_label_defaults_and_products():
     assert Task.from_config(Task("x", "regression", "y", 0.5, "m").get_config()) == Task(
         "x", "regression", "y", 0.5, "m"
     )
+
+
+def test_a_regression_task_starts_its_head_at_the_label_mean():
+    frame = pd.DataFrame({"user": ["a", "b", "a", "c"], "click": [1, 0, 1, 1],
+                          "rating": [4.0, 1.0, 3.0, 5.0], "dwell": [10.0, 99.0, 20.0, 30.0]})
+    _, tasks = infer_schema(frame, labels=["click", "rating", "dwell"],
+                            kinds={"rating": "regression", "dwell": "regression"},
+                            masks={"dwell": "click"})
+    by_name = {t.name: t for t in tasks}
+    assert by_name["click"].initial_bias is None
+    assert by_name["rating"].initial_bias == pytest.approx(3.25)
+    assert by_name["dwell"].initial_bias == pytest.approx(20.0)  # the masked-out row is not counted
+    assert Task.from_config(by_name["rating"].get_config()) == by_name["rating"]
+    with pytest.raises(ValueError, match="initial_bias must be a finite number"):
+        Task("x", "regression", initial_bias=float("nan"))

@@ -66,6 +66,22 @@ def test_model_builds_trains_reloads_and_exports(name):
     assert reloaded.compiled  # compile config reloads with the model
 
 
+@pytest.mark.parametrize("name", [m for m in MODELS if m not in TWO_TASK])
+def test_the_regression_head_starts_at_the_label_mean(name):
+    data = frame(200)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy", "rating"],
+                                       masks={"buy": "click"})
+    rating = next(t for t in tasks if t.name == "rating")
+    assert rating.kind == "regression"
+    assert rating.initial_bias == pytest.approx(data["rating"].mean(), abs=1e-5)
+    model = zoo.build(name, schema, tasks, **tiny_hparams(name, tasks))
+    biases = [w for w in model.weights if w.path.endswith("logit/bias")
+              and w.path.split("/")[-3].startswith("rating")]
+    assert biases, [w.path for w in model.weights if "logit" in w.path]
+    for bias in biases:  # FDN's auxiliary head predicts the same label
+        np.testing.assert_allclose(bias.numpy(), [rating.initial_bias], rtol=1e-6)
+
+
 def test_unknown_model_lists_the_known_ones():
     schema, tasks = tfmtl.infer_schema(frame(50), labels=["click"])
     with pytest.raises(ValueError, match="Unknown model 'mmeo'. Known models: aitm, automtl, cgc, esmm"):

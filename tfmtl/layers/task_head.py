@@ -39,6 +39,14 @@ class TaskHead(Layer):
             name="logit",
         )
 
+    @classmethod
+    def for_task(cls, task, **kwargs):
+        """The head of `task`: its kind, and its `initial_bias` when it has one."""
+        if task.initial_bias is not None:
+            kwargs.setdefault("bias_initializer",
+                              keras.initializers.Constant(task.initial_bias))
+        return cls(task.kind, **kwargs)
+
     def build(self, input_shape):
         self.dense.build(input_shape)
 

@@ -95,7 +95,10 @@ def infer_schema(
     tasks = []
     for name, column in labels.items():
         kind = kinds.get(name) or _task_kind(frame[column], masks.get(name), frame)
-        tasks.append(Task(name, kind=kind, label=column, mask=masks.get(name)))
+        bias = _initial_bias(frame[column], frame[masks[name]] if masks.get(name) else None) \
+            if kind == "regression" else None
+        tasks.append(Task(name, kind=kind, label=column, mask=masks.get(name),
+                          initial_bias=bias))
 
     features = []
     for column in frame.columns:
@@ -118,6 +121,17 @@ def infer_schema(
     schema = Schema(features)
     schema.report = schema_report(frame, schema, tasks)
     return schema, tasks
+
+
+def _initial_bias(labels, weights=None):
+    """A regression head's starting bias: the label's (mask-weighted) mean, 6 digits."""
+    values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64")
+    weights = (np.ones_like(values) if weights is None
+               else pd.to_numeric(weights, errors="coerce").to_numpy(dtype="float64"))
+    keep = np.isfinite(values) & np.isfinite(weights) & (weights > 0)
+    if not keep.any():
+        return None
+    return round(float(np.average(values[keep], weights=weights[keep])), 6)
 
 
 def _task_kind(labels, mask_column, frame):
