@@ -8,8 +8,8 @@ categorical and 5 dense fields; `ml100k`), the matched architecture
 for each configuration, every runner in its own process one after the
 other: tfmtl with dense Adam, tfmtl with `LazyAdam`, DeepCTR 0.9.4 under
 Keras 3, torch-rechub 0.9.0. This machine's speed drifts by up to 2x over
-minutes: only ratios within a round are compared; the table gives the
-median ratio over rounds and every round's own figures stay in the JSON.
+minutes: only ratios within a round are compared; the table gives each
+round's figures and each round's ratio, and the raw records stay in the JSON.
 
     python bench/peers.py --peers ../shared/peers --venvs $VENVS [--rounds 2] \
         [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--out bench/results]
@@ -73,12 +73,10 @@ def figures(record):
     """The measures of one record (`None` when the run failed)."""
     if record.get("status") != "ok":
         return None
-    first = record["quality"]["epoch1"]
-    task = next(iter(first.values()))
+    task = next(iter(record["quality"]["epoch1"].values()))
     return {"train": record["train_sps"]["median"], "infer": record["infer_sps"]["median"],
             "p50": record["latency_b1_best_p50_ms"], "rss": record["peak_rss_mib"],
-            "auc": task.get("auc"),
-            "second": {k: v for k, v in list(first.items())[1:]}}
+            "auc": task.get("auc")}
 
 
 def table(found, rounds):
