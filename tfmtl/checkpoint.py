@@ -67,9 +67,12 @@ class Checkpoints(keras.callbacks.Callback):
         every: `"epoch"` or an int number of steps.
         data: the `EpochData` that feeds training (for a mid-epoch resume).
         stopper: the `EarlyStopping` callback, or `None`.
+        write: bool. Whether this process writes (and at the end removes)
+            the state: in multi-worker training only the chief does, and
+            every worker restores from it (a directory all of them read).
     """
 
-    def __init__(self, directory, every="epoch", data=None, stopper=None):
+    def __init__(self, directory, every="epoch", data=None, stopper=None, write=True):
         super().__init__()
         if every != "epoch" and (not isinstance(every, int) or every < 1):
             raise ValueError(f"every must be 'epoch' or a positive number of steps. "
@@ -78,6 +81,7 @@ class Checkpoints(keras.callbacks.Callback):
         self.path = os.path.join(self.directory, STATE)
         self.epoch, self.step, self.resumed = 0, 0, None
         self.previous = {}
+        self.write = write
 
     def restore(self):
         """Loads the saved state into the model; returns `(epoch, step)` to resume from, or None."""
@@ -91,7 +95,8 @@ class Checkpoints(keras.callbacks.Callback):
         self.model.set_weights(weights)
         optimizer = self.model.optimizer
         if not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
+            with self.model.distribute_strategy.scope():
+                optimizer.build(self.model.trainable_variables)
         for variable, value in zip(optimizer.variables, slots):
             variable.assign(value)
         self.saved_stopper = (meta.get("stopper"), best or None)
@@ -124,10 +129,12 @@ class Checkpoints(keras.callbacks.Callback):
         self.save(epoch + 1, 0)
 
     def on_train_end(self, logs=None):
-        if os.path.exists(self.path):
+        if self.write and os.path.exists(self.path):
             os.remove(self.path)
 
     def save(self, epoch, step):
+        if not self.write:
+            return
         os.makedirs(self.directory, exist_ok=True)
         weights = self.model.get_weights()
         slots = [keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables]

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfmtl import distribute
 from tfmtl.checkpoint import Checkpoints, EpochData
+from tfmtl.models.multi_task_model import FiniteCheck
 
 
 def fit(
@@ -86,11 +88,18 @@ def fit(
     if verbose and report is not None and not report.shown:
         print(f"Schema ({len(model.schema)} features):\n{report}\n")
         report.shown = True
+    distribution = model.distribute_strategy
+    multi_worker = distribute.is_multi_worker(distribution)
     if not model.compiled or optimizer is not None or learning_rate is not None:
-        model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3))
+        with distribution.scope():  # the optimizer's variables mirrored like the model's
+            model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3))
     train, valid = _split(data, validation, seed)
     epoch_data = None
     if isinstance(train, tf.data.Dataset):
+        if multi_worker:
+            raise ValueError("Multi-worker training reads a DataFrame or dict of columns (every "
+                             "worker builds the same global batches and trains on its slice); "
+                             "a dataset cannot be sliced the same way on every worker.")
         if checkpoint_dir is not None and checkpoint_every != "epoch":
             raise ValueError("Step checkpoints need in-memory training data (a frame or a dict "
                              "of columns) to resume mid-epoch on the same batches.")
@@ -107,7 +116,8 @@ def fit(
         found.append(_tensorboard(tensorboard))
     checkpoints, initial_epoch = None, 0
     if checkpoint_dir is not None:
-        checkpoints = Checkpoints(checkpoint_dir, checkpoint_every, epoch_data, stopper)
+        checkpoints = Checkpoints(checkpoint_dir, checkpoint_every, epoch_data, stopper,
+                                  write=distribute.is_chief() or not multi_worker)
         checkpoints.set_model(model)
         resumed = checkpoints.restore()
         if resumed is not None:
@@ -122,11 +132,18 @@ def fit(
         found.append(_EpochOrder(epoch_data))
     if epoch_data is not None and not isinstance(train, tf.data.Dataset):
         train = epoch_data.dataset()
-    with warnings.catch_warnings():
-        # A run resumed mid-epoch has epochs of two lengths: Keras says the first ran out.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(train, validation_data=valid, epochs=epochs, verbose=verbose,
-                            callbacks=found, initial_epoch=initial_epoch)
+    if multi_worker:
+        history = distribute.fit_multi_worker(
+            model, epoch_data, valid, epochs, batch_size, found + [FiniteCheck()], verbose,
+            initial_epoch, resumed_mid_epoch=checkpoints is not None and bool(
+                checkpoints.resumed and checkpoints.resumed[1]),
+            validation_batch_size=validation_batch_size)
+    else:
+        with warnings.catch_warnings():
+            # A run resumed mid-epoch has epochs of two lengths: Keras says the first ran out.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            history = model.fit(train, validation_data=valid, epochs=epochs, verbose=verbose,
+                                callbacks=found, initial_epoch=initial_epoch)
     if checkpoints is not None:
         history.history = checkpoints.previous
         history.epoch = list(range(len(next(iter(checkpoints.previous.values()), []))))

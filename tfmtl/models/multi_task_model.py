@@ -177,10 +177,22 @@ class MultiTaskModel(keras.Model):
                         metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras' loss, made exact for the default losses under data parallelism.
+
+        Keras divides each replica's loss by the number of replicas, so the
+        summed gradients are those of the mean of the replicas' means: for a
+        masked task that is not the mean over the global batch's counting
+        rows. With the default losses, each replica's weighted row losses
+        are divided by the global batch's weights (summed across replicas),
+        so `MirroredStrategy` and multi-worker training take the same steps
+        as one worker with the same global batch.
+        """
         loss = super().compute_loss(x, y, y_pred, sample_weight, training)
-        if self.loss_normalization != "per_sample" or not self._default_loss:
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if not self._default_loss or (self.loss_normalization != "per_sample" and replicas == 1):
             return loss
-        total = per_sample_loss(self.loss_tasks, self.output_keys, y, y_pred, sample_weight)
+        total = (per_sample_loss if self.loss_normalization == "per_sample" else per_task_loss)(
+            self.loss_tasks, self.output_keys, y, y_pred, sample_weight)
         for extra in self.losses:  # FDN's orthogonality, AITM's constraint: as Keras adds them
             total = total + self._aggregate_additional_loss(extra)
         return total
@@ -302,20 +314,45 @@ def per_sample_loss(tasks, keys, y, y_pred, sample_weight):
 
     `l_t` is the log loss (binary) or squared error of task `t` on row `r`,
     `m_rt` its sample weight (mask, facet weight), `w_t` its loss weight.
+    Under data parallelism the batch is the global one: the count is summed
+    across replicas and each replica adds its rows' share.
     """
     total, count = 0.0, 0.0
     for task in tasks:
-        k = keys[task.name]
-        target = tf.cast(y[k], y_pred[k].dtype)
-        if task.kind == "binary":
-            rows = keras.losses.binary_crossentropy(target, y_pred[k])
-        else:
-            rows = tf.reduce_mean(tf.square(target - y_pred[k]), axis=-1)
-        weight = (tf.ones_like(rows) if sample_weight is None or sample_weight.get(k) is None
-                  else tf.cast(tf.reshape(sample_weight[k], tf.shape(rows)), rows.dtype))
+        rows, weight = _row_losses(task, keys[task.name], y, y_pred, sample_weight)
         total += task.loss_weight * tf.reduce_sum(weight * rows)
         count += tf.reduce_sum(tf.cast(weight > 0, rows.dtype))
-    return tf.math.divide_no_nan(total, count)
+    return tf.math.divide_no_nan(total, _global_sum(count))
+
+
+def per_task_loss(tasks, keys, y, y_pred, sample_weight):
+    """`sum_t w_t * sum_r m_rt * l_t(r) / sum_r m_rt`: Keras' `"mean_with_sample_weight"`
+    per task, the sums over the global batch when replicas share it."""
+    total = 0.0
+    for task in tasks:
+        rows, weight = _row_losses(task, keys[task.name], y, y_pred, sample_weight)
+        total += task.loss_weight * tf.math.divide_no_nan(
+            tf.reduce_sum(weight * rows), _global_sum(tf.reduce_sum(weight)))
+    return total
+
+
+def _row_losses(task, key, y, y_pred, sample_weight):
+    target = tf.cast(y[key], y_pred[key].dtype)
+    if task.kind == "binary":
+        rows = keras.losses.binary_crossentropy(target, y_pred[key])
+    else:
+        rows = tf.reduce_mean(tf.square(target - y_pred[key]), axis=-1)
+    weight = (tf.ones_like(rows) if sample_weight is None or sample_weight.get(key) is None
+              else tf.cast(tf.reshape(sample_weight[key], tf.shape(rows)), rows.dtype))
+    return rows, weight
+
+
+def _global_sum(value):
+    """`value` summed over the replicas of a distribution strategy (itself without one)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return tf.stop_gradient(context.all_reduce("sum", value))
 
 
 class TrainingDiverged(ValueError):

@@ -1,0 +1,184 @@
+"""Training on several devices or hosts with TensorFlow's own engine, `tf.distribute`.
+
+Build and compile the model inside the strategy's scope, then train with
+`tfmtl.fit` as usual: it reads the strategy from the model.
+
+>>> strategy = tfmtl.distribute.strategy("multi-worker")   # reads TF_CONFIG
+>>> with strategy.scope():
+...     model = zoo.build("mmoe", schema, tasks)
+>>> tfmtl.fit(model, frame, batch_size=4096)                # the global batch
+
+- `MirroredStrategy` (several GPUs on one host): `tfmtl.fit` is Keras'
+  `model.fit`, which supports it.
+- `MultiWorkerMirroredStrategy` (several hosts, `TF_CONFIG`): Keras 3's
+  `model.fit` fails under it (keras-team/keras#20585), so `tfmtl.fit` runs
+  `fit_multi_worker`: the model's own `train_step` / `test_step` (its
+  losses, masks, derived targets, auxiliary losses and metrics) on
+  `strategy.run`, with Keras' callbacks, history, early stopping and
+  progress bar.
+
+Global-batch semantics: `batch_size` is the global batch. Every worker
+builds the same global batches (the same rows in the same order: each
+epoch's order is a function of the seed and the epoch, `EpochData`), and
+replica `r` of `R` trains on rows `[r * b / R, (r + 1) * b / R)` of each
+(sharding by data, exact). The default losses are normalised over the global
+batch (`MultiTaskModel.compute_loss`), and gradients are summed across
+replicas, so `R` workers take the same steps as one worker with the same
+global batch (equal up to float summation order; tested).
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+def strategy(name="default"):
+    """A `tf.distribute.Strategy` by name.
+
+    Args:
+        name: `"default"` (no distribution), `"mirrored"` (every local GPU,
+            or the CPU) or `"multi-worker"` (the cluster in the `TF_CONFIG`
+            environment variable, which Kubernetes jobs, cloud trainers and
+            Ray Train's `TensorflowTrainer` set for each worker).
+    """
+    if name in (None, "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        config = _tf_config()
+        if not config.get("cluster"):
+            raise ValueError("--strategy multi-worker reads the cluster from the TF_CONFIG "
+                             "environment variable, which is not set: e.g. TF_CONFIG='{\"cluster\":"
+                             " {\"worker\": [\"host1:12345\", \"host2:12345\"]}, \"task\": "
+                             "{\"type\": \"worker\", \"index\": 0}}' on the first host.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy must be one of {STRATEGIES}. Received: {name!r}")
+
+
+def is_multi_worker(distribution):
+    return isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief():
+    """Whether this process writes checkpoints and exports: the chief, else worker 0."""
+    config = _tf_config()
+    task = config.get("task") or {}
+    if not task:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def _tf_config():
+    text = os.environ.get("TF_CONFIG", "")
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+
+
+def replica_batches(distribution, global_batches, batch_size):
+    """A distributed dataset: each replica's slice of every global batch.
+
+    `global_batches` is a dataset (or a function returning one, called
+    once per worker) of global batches, the same on every worker; replica
+    `r` of `R` gets rows `[r * n / R, (r + 1) * n / R)` of each batch of
+    `n` rows (`n = batch_size` but in a short last batch).
+    """
+    replicas = distribution.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"The global batch_size ({batch_size}) must be a multiple of the number "
+                         f"of replicas ({replicas}).")
+
+    def input_fn(context):
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        data = global_batches() if callable(global_batches) else global_batches
+
+        def slices(*batch):
+            batch = batch[0] if len(batch) == 1 else batch
+            rows = tf.shape(tf.nest.flatten(batch)[0], out_type=tf.int64)[0]
+
+            def part(r):  # rows [r * n / R, (r + 1) * n / R): even in a short last batch
+                start, end = r * rows // replicas, (r + 1) * rows // replicas
+                return tf.nest.map_structure(lambda t: t[start:end], batch)
+
+            return tf.data.Dataset.range(first, first + local).map(part)
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return data.flat_map(slices).with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    return distribution.distribute_datasets_from_function(input_fn)
+
+
+def fit_multi_worker(model, epoch_data, validation, epochs, batch_size, callbacks, verbose,
+                     initial_epoch=0, resumed_mid_epoch=False, validation_batch_size=8192):
+    """`model.fit` for `MultiWorkerMirroredStrategy`: the model's steps on `strategy.run`.
+
+    Called by `tfmtl.fit` (use that). `epoch_data` is the `EpochData` of the
+    training rows (global batches of `batch_size`), `validation` a dataset of
+    global validation batches or `None`. Returns Keras' `History`.
+    """
+    distribution = model.distribute_strategy
+    with distribution.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+    def mean(values):
+        return {k: distribution.reduce("MEAN", v, axis=None) for k, v in values.items()}
+
+    @tf.function(reduce_retracing=True)
+    def train(batch):
+        return mean(distribution.run(model.train_step, args=(batch,)))
+
+    @tf.function(reduce_retracing=True)
+    def test(batch):
+        distribution.run(model.test_step, args=(batch,))
+
+    validation_data = (None if validation is None
+                       else replica_batches(distribution, validation, validation_batch_size))
+    steps = epoch_data.steps
+    callbacks = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs,
+        steps=steps, model=model)
+    model.stop_training = False
+    callbacks.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        dataset = replica_batches(
+            distribution,
+            lambda: epoch_data.dataset(resumed_mid_epoch and epoch == initial_epoch), batch_size)
+        trained = 0
+        for step, batch in enumerate(dataset):
+            callbacks.on_train_batch_begin(step)
+            logs = {k: float(v) for k, v in train(batch).items()}
+            callbacks.on_train_batch_end(step, logs)
+            trained += 1
+            if model.stop_training:
+                break
+        # Across replicas: the epoch's metrics over every row (none in an epoch resumed
+        # after its last step, as Keras' own fit logs it).
+        logs = _results(model) if trained else {}
+        if validation_data is not None:
+            model.reset_metrics()
+            for batch in validation_data:
+                test(batch)
+            logs.update({f"val_{k}": v for k, v in _results(model).items()})
+        callbacks.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callbacks.on_train_end(logs)
+    return model.history
+
+
+def _results(model):
+    return {k: float(v) for k, v in model.get_metrics_result().items()}
