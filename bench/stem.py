@@ -40,6 +40,7 @@ side, all) on the data with side fields.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -225,24 +226,49 @@ def main():
     parser.add_argument("--table6", default="", help="seeds for Table 6's gate-input rows")
     parser.add_argument("--table5", default="", help="seeds for Table 5's field variants")
     parser.add_argument("--out", help="a directory for stem.md, stem.csv and stem.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the seeds already in --out's stem.json (same rows and size) "
+                             "and run only the others")
     args = parser.parse_args()
     models = {m: MAIN[m] for m in args.models.split(",")}
     seeds = [int(s) for s in args.seeds.split(",")]
     seeds6 = [int(s) for s in args.table6.split(",") if s]
     seeds5 = [int(s) for s in args.table5.split(",") if s]
-    started, results = time.time(), []
+    started = time.time()
+    results, done, args.earlier = earlier_results(args) if args.resume else ([], {}, 0.0)
     # Written after every seed: a run cut short keeps the seeds it finished.
     for n, seed in enumerate(seeds):
-        results += run_seed(seed, args.rows, args.size, models, False, False)
-        report(results, seeds[:n + 1], [], [], models, args, started)
+        if seed not in done.get("seeds", ()):
+            results += run_seed(seed, args.rows, args.size, models, False, False)
+            report(results, seeds[:n + 1], [], [], models, args, started)
     for n, seed in enumerate(seeds6):
-        results += [r for r in run_seed(seed, args.rows, args.size, TABLE6, False, False)
-                    if r["model"] != "Single-Task"]
-        report(results, seeds, seeds6[:n + 1], [], models, args, started)
+        if seed not in done.get("table6", ()):
+            results += [r for r in run_seed(seed, args.rows, args.size, TABLE6, False, False)
+                        if r["model"] not in MAIN]
+            report(results, seeds, seeds6[:n + 1], [], models, args, started)
     for n, seed in enumerate(seeds5):
-        variants = {name: ("stem", {"specific_fields": fields}) for name, fields in TABLE5.items()}
-        results += run_seed(seed, args.rows, args.size, variants, False, True)
-        report(results, seeds, seeds6, seeds5[:n + 1], models, args, started)
+        if seed not in done.get("table5", ()):
+            variants = {name: ("stem", {"specific_fields": fields})
+                        for name, fields in TABLE5.items()}
+            results += run_seed(seed, args.rows, args.size, variants, False, True)
+            report(results, seeds, seeds6, seeds5[:n + 1], models, args, started)
+    report(results, seeds, seeds6, seeds5, models, args, started)
+
+
+def earlier_results(args):
+    """`--resume`: the rows of `--out`'s stem.json for the seeds asked again, what each part
+    holds, and the seconds the earlier runs took."""
+    path = os.path.join(args.out or ".", "stem.json")
+    if not os.path.exists(path):
+        return [], {}, 0.0
+    with open(path) as f:
+        earlier = json.load(f)
+    if (earlier["rows"], earlier["size"]) != (args.rows, args.size):
+        raise SystemExit(f"--resume: {path} has rows {earlier['rows']}, size {earlier['size']}; "
+                         f"this run asks for {args.rows}, {args.size}")
+    done = {part: set(earlier.get(part, ())) for part in ("seeds", "table6", "table5")}
+    print(f"resuming: {path} holds {', '.join(f'{k} {sorted(v)}' for k, v in done.items())}")
+    return earlier["results"], done, float(earlier.get("seconds", 0.0))
 
 
 def report(results, seeds, seeds6, seeds5, models, args, started):
@@ -253,7 +279,9 @@ def report(results, seeds, seeds6, seeds5, models, args, started):
         f"Seeds {seeds} (data, split, initialisation); size {args.size}; Adam "
         f"{TRAIN['learning_rate']}, batch {TRAIN['batch_size']}, clipnorm 10, embedding L2 1e-6 "
         f"(FuxiCTR), early stopping on exact mean validation AUC (patience 1, lr x0.1 on "
-        f"plateau). Total {time.time() - started:.0f} s. Mean ± std over seeds.\n",
+        f"plateau). Total {time.time() - started + args.earlier:.0f} s"
+        + (" (with earlier runs' seeds, `--resume`)" if args.earlier else "")
+        + ". Mean ± std over seeds.\n",
         "## Step 1, the premise (Fig. 1): Like AUC per subset, the paper's rule, threshold 3\n",
         subset_table(main_frame, "paper", 3, "like"),
         "\nPaired per seed (mean [95% CI] seeds-positive), Like, threshold 3:\n",
@@ -291,7 +319,8 @@ def report(results, seeds, seeds6, seeds5, models, args, started):
     text.append("\nMean epochs: " + ", ".join(f"{m} {e:.1f}" for m, e in epochs.items()) + ".\n")
     text = "\n".join(text)
     write_results(args.out, "stem", text, dict(seeds=seeds, table6=seeds6, table5=seeds5,
-                                                rows=args.rows, size=args.size, results=results),
+                                                rows=args.rows, size=args.size, results=results,
+                                                seconds=time.time() - started + args.earlier),
                   frame)
 
 
