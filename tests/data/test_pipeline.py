@@ -73,3 +73,71 @@ def test_parquet_missing_column(tmp_path):
     schema, tasks = tfmtl.infer_schema(data, labels=["click"])
     with pytest.raises(ValueError, match=r"missing from .*\['city'\]"):
         parquet_dataset(tmp_path / "d.parquet", schema, tasks)
+
+
+def _directory(tmp_path, data, files=3):
+    folder = tmp_path / "rows"
+    (folder / "part").mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(data)), files)):
+        where = folder / "part" if i == 0 else folder  # files in sub-folders count too
+        data.iloc[part].to_parquet(where / f"{i:03d}.parquet", row_group_size=300)
+    return folder
+
+
+def test_parquet_directory_streams_every_row_once_and_splits_rows_disjointly(tmp_path):
+    data = frame(2000)
+    folder = _directory(tmp_path, data)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy"], exclude=["row"])
+    schema = tfmtl.Schema(list(schema) + [tfmtl.DenseFeature("row")])
+    everything = parquet_dataset(folder, schema, tasks, batch_size=128, chunk_rows=250, seed=3)
+    rows = np.concatenate([x["row"].numpy() for x, _ in everything]).astype(int)
+    assert sorted(rows) == list(range(2000)) and int(everything.cardinality()) == 16
+    parts = []
+    for part in range(3):
+        dataset = parquet_dataset(folder, schema, tasks, batch_size=128, chunk_rows=250, seed=3,
+                                  split=((0.8, 0.1, 0.1), part))
+        seen = [x["row"].numpy().astype(int) for x, _ in dataset]
+        assert len(seen) == int(dataset.cardinality())  # counted without reading the data
+        again = np.concatenate([x["row"].numpy() for x, _ in dataset]).astype(int)
+        parts.append(np.concatenate(seen))
+        assert sorted(again) == sorted(parts[-1])  # the same rows on every pass
+    assert sorted(np.concatenate(parts)) == list(range(2000))  # disjoint and complete
+    assert 1400 < len(parts[0]) < 1800 and 100 < len(parts[1]) < 300
+    features = parquet_dataset(folder, schema, batch_size=500, shuffle=False)
+    first = next(iter(features))
+    assert isinstance(first, dict) and len(first["row"]) == 500  # no targets: features only
+
+
+def test_streaming_schema_equals_infer_schema_on_the_whole_frame(tmp_path):
+    data = frame(3000, seed=1).assign(
+        score=lambda f: f.price * 2 + 3, code=lambda f: (f.user * 7) % 11,
+        rating=lambda f: f.user % 5 + 1.0)
+    data.loc[data.index % 7 == 0, "price"] = np.nan
+    folder = _directory(tmp_path, data)
+    kwargs = dict(labels=["click", "buy", "rating"], masks={"buy": "click"}, exclude=["row"])
+    whole, tasks = tfmtl.infer_schema(data, **kwargs)
+    streamed, streamed_tasks = tfmtl.data.parquet_schema(folder, chunk_rows=400, **kwargs)
+    assert streamed.names == whole.names and streamed.rows == 3000
+    for a, b in zip(whole, streamed):
+        config_a, config_b = a.get_config(), b.get_config()
+        for key in ("mean", "variance"):
+            if key in config_a:
+                np.testing.assert_allclose(config_b.pop(key), config_a.pop(key), rtol=1e-9)
+        assert config_a == config_b
+    assert [t.get_config() for t in tasks] == [t.get_config() for t in streamed_tasks]
+    assert tasks[2].kind == "regression" and tasks[2].initial_bias is not None
+
+
+def test_streaming_schema_hashes_a_column_past_the_vocabulary_limit(tmp_path):
+    from tfmtl.schema import infer_schema_streaming
+    from tfmtl.schema.streaming import COUNT_LIMIT
+
+    data = frame(4000).assign(item=np.arange(4000) * 13)
+    chunks = [data.iloc[i:i + 500] for i in range(0, 4000, 500)]
+    schema, _ = infer_schema_streaming(chunks, labels=["click"], exclude=["row"],
+                                       max_vocabulary=100)
+    assert schema["item"].num_bins == 100 and schema["item"].vocabulary is None
+    assert schema["user"].vocabulary is not None  # 50 values: kept
+    assert 4000 > COUNT_LIMIT * 100  # counting stopped once past the limit
+    with pytest.raises(ValueError, match="no rows"):
+        infer_schema_streaming([], labels=["click"])

@@ -1,5 +1,8 @@
 """`tf.data` pipelines: in-memory frames and parquet files read in chunks."""
 
+import glob
+import os
+
 import numpy as np
 import pyarrow.parquet as pq
 import tensorflow as tf
@@ -52,42 +55,144 @@ def to_dataset(frame, schema, targets=None, batch_size=1024, shuffle=True, seed=
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def parquet_dataset(
-    path, schema, targets, batch_size=1024, chunk_rows=262_144, shuffle=True, seed=None
-):
-    """Batches from a parquet file larger than memory, read a chunk at a time.
+def parquet_files(path):
+    """The parquet files of `path`: a file, a directory (every `*.parquet` under it, in
+    name order), a glob pattern, or a list of any of these."""
+    if isinstance(path, (list, tuple)):
+        files = [f for p in path for f in parquet_files(p)]
+    else:
+        text = str(path)
+        if os.path.isdir(text):
+            files = sorted(glob.glob(os.path.join(text, "**", "*.parquet"), recursive=True))
+        elif any(c in text for c in "*?["):
+            files = sorted(glob.glob(text, recursive=True))
+        elif os.path.exists(text):
+            files = [text]
+        else:
+            raise ValueError(f"No parquet data at {text}: not a file, a directory or a pattern "
+                             "that matches files.")
+    if not files:
+        raise ValueError(f"No .parquet files in {path}.")
+    return files
 
-    Python runs once per chunk of `chunk_rows` rows (read with pyarrow,
-    checked, converted); within a chunk, rows are shuffled and batched by
-    `tf.data`. Chunk order is shuffled too when `shuffle` (by row group).
+
+def split_draws(seed, file_index, group, rows):
+    """Each row's uniform draw for `split`: a function of the seed, the file's place in the
+    sorted list of files, the row group and the row (the same in every pass and process)."""
+    return np.random.default_rng([int(seed or 0), file_index, group]).random(rows)
+
+
+def parquet_dataset(
+    path, schema, targets=None, batch_size=1024, chunk_rows=262_144, shuffle=True, seed=None,
+    split=None,
+):
+    """Batches streamed from parquet files larger than memory, a chunk at a time.
+
+    Python runs once per chunk of at most `chunk_rows` rows (read with
+    pyarrow, checked, converted); within a chunk rows are shuffled, and
+    `tf.data` rebatches chunks into batches of `batch_size`. With `shuffle`,
+    the order of the files and of each file's row groups is shuffled too
+    (seeded, and new each pass). Memory holds about one chunk and the
+    prefetched batches, whatever the files' total size.
+
+    Args:
+        path: a parquet file, a directory of them, a glob pattern or a list
+            (`parquet_files`).
+        schema: `Schema`.
+        targets: a model's `Targets` (`model.targets`), a list of `Task`, or
+            `None` for feature batches only (prediction).
+        batch_size: int. Defaults to `1024`.
+        chunk_rows: int. Rows read and converted at once.
+        shuffle: bool. Defaults to `True`.
+        seed: int or `None`. Seeds the shuffles and `split`.
+        split: `None` (every row), or `(fractions, part)`: rows are assigned
+            to parts by a seeded draw per row (`split_draws`), e.g.
+            `((0.8, 0.1, 0.1), 1)` streams the 10% validation rows. The parts
+            are disjoint and the same on every pass, worker and call with the
+            same seed, with no pass over the data to make them.
+
+    Returns:
+        A `tf.data.Dataset` whose cardinality is the number of batches.
     """
-    if not isinstance(targets, Targets):
+    if targets is not None and not isinstance(targets, Targets):
         targets = Targets(targets)
-    file = pq.ParquetFile(path)
-    columns = sorted(set(schema.names) | set(targets.columns))
-    missing = [c for c in columns if c not in file.schema_arrow.names]
-    if missing:
-        raise ValueError(f"Column(s) missing from {path}: {missing}")
-    example = to_dataset(
-        file.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema, targets,
-        batch_size=1, shuffle=False,
-    )
+    files = [pq.ParquetFile(f) for f in parquet_files(path)]
+    columns = sorted(set(schema.names) | set(targets.columns if targets is not None else ()))
+    for file, name in zip(files, parquet_files(path)):
+        missing = [c for c in columns if c not in file.schema_arrow.names]
+        if missing:
+            raise ValueError(f"Column(s) missing from {name}: {missing}")
+    keep = _split_rule(split)
+    first = next((f for f in files if f.metadata.num_rows), None)
+    if first is None:
+        raise ValueError(f"The parquet data at {path} has no rows.")
+    example = to_dataset(first.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema,
+                         targets, batch_size=1, shuffle=False)
     signature = tf.nest.map_structure(
-        lambda s: tf.TensorSpec((None,) + tuple(s.shape[1:]), s.dtype), example.element_spec
-    )
+        lambda s: tf.TensorSpec((None,) + tuple(s.shape[1:]), s.dtype), example.element_spec)
+    groups = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
+    rows = sum(int(keep(split_draws(seed, i, g, files[i].metadata.row_group(g).num_rows)).sum())
+               for i, g in groups) if keep else sum(f.metadata.num_rows for f in files)
+    if rows == 0:
+        raise ValueError(f"No rows of {path} fall in split part {split[1]}.")
     rng = np.random.default_rng(seed)
 
     def chunks():
-        groups = np.arange(file.num_row_groups)
+        order = list(groups)
         if shuffle:
-            rng.shuffle(groups)
-        for batch in file.iter_batches(batch_size=chunk_rows, row_groups=groups, columns=columns):
-            frame = batch.to_pandas()
-            for part in to_dataset(frame, schema, targets, batch_size=len(frame), shuffle=shuffle,
-                                   seed=int(rng.integers(1 << 31))):
-                yield part
+            order = [order[i] for i in rng.permutation(len(order))]
+        for frame in _frames(files, order, columns, chunk_rows, keep, seed):
+            yield from to_dataset(frame, schema, targets, batch_size=len(frame),
+                                  shuffle=shuffle, seed=int(rng.integers(1 << 31)))
 
     dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature)
-    batches = -(-file.metadata.num_rows // batch_size)
+    batches = -(-rows // batch_size)
     dataset = dataset.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def parquet_chunks(path, columns=None, chunk_rows=262_144, split=None, seed=None):
+    """DataFrames of at most `chunk_rows` rows from parquet files, in file and row order (for
+    `tfmtl.schema.infer_schema_streaming`); `split` and `seed` as for `parquet_dataset`."""
+    files = [pq.ParquetFile(f) for f in parquet_files(path)]
+    groups = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
+    return _frames(files, groups, columns, chunk_rows, _split_rule(split), seed)
+
+
+def parquet_schema(path, labels, chunk_rows=262_144, split=None, seed=None, **kwargs):
+    """`infer_schema` of parquet files larger than memory, in one streaming pass
+    (`tfmtl.schema.infer_schema_streaming`); `split` and `seed` pick the rows as
+    `parquet_dataset` does (e.g. the training part), `kwargs` go to the inference."""
+    from tfmtl.schema.streaming import infer_schema_streaming
+
+    return infer_schema_streaming(parquet_chunks(path, None, chunk_rows, split, seed), labels,
+                                  **kwargs)
+
+
+def _frames(files, groups, columns, chunk_rows, keep, seed):
+    for i, g in groups:
+        draws = split_draws(seed, i, g, files[i].metadata.row_group(g).num_rows) if keep else None
+        offset = 0
+        for batch in files[i].iter_batches(batch_size=chunk_rows, row_groups=[g],
+                                           columns=columns):
+            frame = batch.to_pandas()
+            if keep is not None:
+                frame = frame[keep(draws[offset:offset + len(frame)])]
+            offset += batch.num_rows
+            if len(frame):
+                yield frame
+
+
+def _split_rule(split):
+    if split is None:
+        return None
+    fractions, part = split
+    fractions = np.asarray(fractions, dtype="float64")
+    if (fractions <= 0).any() or not np.isclose(fractions.sum(), 1.0) or not (
+            0 <= part < len(fractions)):
+        raise ValueError(f"split must be (fractions summing to 1, a part index). "
+                         f"Received: {split}")
+    edges = np.concatenate([[0.0], np.cumsum(fractions)])
+    edges[-1] = np.inf
+    low, high = edges[part], edges[part + 1]
+    return lambda draws: (draws >= low) & (draws < high)

@@ -7,3 +7,4 @@ from tfmtl.schema.sequence_feature import SequenceFeature
 from tfmtl.schema.sparse_feature import SparseFeature
 from tfmtl.schema.task import Task
 from tfmtl.schema.report import SchemaReport, schema_report
+from tfmtl.schema.streaming import infer_schema_streaming

@@ -70,27 +70,8 @@ def infer_schema(
         )
     if len(frame) == 0:
         raise ValueError("Cannot infer a schema from an empty DataFrame (0 rows).")
-    if isinstance(labels, str):
-        labels = [labels]
-    labels = dict(labels) if isinstance(labels, dict) else {c: c for c in labels}
-    if not labels:
-        raise ValueError("infer_schema needs at least one label column.")
-    masks = dict(masks or {})
-    kinds = dict(kinds or {})
-    unknown = sorted((set(masks) | set(kinds)) - set(labels))
-    if unknown:
-        raise ValueError(
-            f"masks/kinds name tasks that have no label: {unknown}. "
-            f"Tasks: {list(labels)}"
-        )
-    reserved = set(labels.values()) | set(masks.values()) | set(exclude)
-    missing = sorted(
-        c
-        for c in reserved | set(categorical) | set(dense) | set(multi_valued)
-        if c not in frame.columns
-    )
-    if missing:
-        raise ValueError(f"Columns missing from the DataFrame: {missing}")
+    labels, masks, kinds, reserved = check_arguments(
+        frame, labels, masks, kinds, categorical, dense, multi_valued, exclude)
 
     tasks = []
     for name, column in labels.items():
@@ -121,6 +102,33 @@ def infer_schema(
     schema = Schema(features)
     schema.report = schema_report(frame, schema, tasks)
     return schema, tasks
+
+
+def check_arguments(frame, labels, masks, kinds, categorical, dense, multi_valued, exclude):
+    """`infer_schema`'s arguments checked against `frame`'s columns: `(labels, masks, kinds,
+    reserved)`, labels as a dict of task name to column, `reserved` the non-feature columns."""
+    if isinstance(labels, str):
+        labels = [labels]
+    labels = dict(labels) if isinstance(labels, dict) else {c: c for c in labels}
+    if not labels:
+        raise ValueError("infer_schema needs at least one label column.")
+    masks = dict(masks or {})
+    kinds = dict(kinds or {})
+    unknown = sorted((set(masks) | set(kinds)) - set(labels))
+    if unknown:
+        raise ValueError(
+            f"masks/kinds name tasks that have no label: {unknown}. "
+            f"Tasks: {list(labels)}"
+        )
+    reserved = set(labels.values()) | set(masks.values()) | set(exclude)
+    missing = sorted(
+        c
+        for c in reserved | set(categorical) | set(dense) | set(multi_valued)
+        if c not in frame.columns
+    )
+    if missing:
+        raise ValueError(f"Columns missing from the DataFrame: {missing}")
+    return labels, masks, kinds, reserved
 
 
 def _initial_bias(labels, weights=None):
@@ -201,12 +209,16 @@ def _tokens(value, separator):
 
 
 def _lookup(values, max_vocabulary, min_frequency):
-    counts = values.value_counts()
+    return lookup_from_counts(values.value_counts(), max_vocabulary, min_frequency)
+
+
+def lookup_from_counts(counts, max_vocabulary, min_frequency):
+    """A vocabulary (most frequent first) or hashing bins from a Series of value counts."""
     counts = counts[counts >= min_frequency]
     if len(counts) == 0:
         return {"num_bins": 2}
     if len(counts) > max_vocabulary:
         return {"num_bins": int(max_vocabulary)}
     # Most frequent first; ties in value order so the result is deterministic.
-    order = sorted(zip(-counts.to_numpy(), counts.index.tolist()))
+    order = sorted(zip(-counts.to_numpy().astype("int64"), counts.index.tolist()))
     return {"vocabulary": tuple(value for _, value in order)}
