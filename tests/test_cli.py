@@ -89,3 +89,43 @@ def test_train_a_parquet_file_end_to_end(parquet, tmp_path):
     assert ("score", "regression", "mse") in table
     assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
     assert os.path.exists(tmp_path / "m.keras")
+
+
+def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):
+    _, data = parquet
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(data)), 3)):
+        data.iloc[part].to_parquet(folder / f"part-{i}.parquet", row_group_size=400)
+    result = run("train", "--model", "mmoe", "--data", str(folder), "--labels", "click,score",
+                 "--epochs", "4", "--batch-size", "64", "--chunk-rows", "500", "--set",
+                 "num_experts=2", "--set", "expert_units=[16]", "--export", str(tmp_path / "served"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    from tfmtl.data.pipeline import _split_rule, split_draws
+
+    # The parts are drawn per row (seed 0, per file and row group): count them the same way.
+    sizes = [0, 0, 0]
+    for i in range(3):
+        for g, rows in enumerate((400, 400, 200)):
+            draws = split_draws(0, i, g, rows)
+            for part in range(3):
+                sizes[part] += int(_split_rule(((0.8, 0.1, 0.1), part))(draws).sum())
+    assert f"inferred in one pass over the {sizes[0]} training rows of 3 file(s)" in out
+    assert f"{sizes[0]} train / {sizes[1]} validation / {sizes[2]} test rows" in out
+    assert f"Test metrics ({sizes[2]} held-out rows" in out
+    table = {tuple(line.split()[:3]): float(line.split()[3]) for line in out.splitlines()
+             if line.startswith(("click ", "score "))}
+    assert table[("click", "binary", "auc")] > 0.8
+    assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
+
+
+def test_multi_worker_without_tf_config(parquet):
+    path, _ = parquet
+    env_config = os.environ.pop("TF_CONFIG", None)
+    try:
+        assert_one_clear_line(run("train", "--data", str(path), "--labels", "click",
+                                  "--strategy", "multi-worker"), "TF_CONFIG")
+    finally:
+        if env_config is not None:
+            os.environ["TF_CONFIG"] = env_config

@@ -51,6 +51,12 @@ def _parser():
                        help="'epoch' (default) or a number of steps between checkpoints")
     train.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--strategy", default="default",
+                       choices=("default", "mirrored", "multi-worker"),
+                       help="tf.distribute strategy: every local GPU (mirrored) or the cluster "
+                            "in TF_CONFIG (multi-worker; --batch-size is the global batch)")
+    train.add_argument("--chunk-rows", type=int, default=262_144,
+                       help="rows read at once from a directory of parquet files (streamed)")
     train.set_defaults(run=_train)
 
     select = commands.add_parser(
@@ -103,7 +109,8 @@ def _data_arguments(parser, model=True):
         parser.add_argument("--model", help="a name from `python -m tfmtl models` (default: ple)")
     parser.add_argument(
         "--data", default="movielens-100k",
-        help="movielens-100k, synthetic, or a .parquet/.csv file (with --labels)",
+        help="movielens-100k, synthetic, a .parquet/.csv file, or a directory (or glob) of "
+             ".parquet files streamed from disk (files and directories with --labels)",
     )
     parser.add_argument("--labels", help="label columns of a file, comma-separated")
     parser.add_argument("--masks", default="", help="task=mask_column pairs, comma-separated")
@@ -269,11 +276,16 @@ def _train(args):
         args.model = "automtl"
         if not pathlib.Path(args.architecture).exists():
             raise UsageError(f"no architecture file {args.architecture}")
-    hparams, (train, valid, test), schema, tasks = _prepared(args)
-
     import keras
 
     import tfmtl
+
+    distribution = tfmtl.distribute.strategy(args.strategy)
+    chief = tfmtl.distribute.is_chief() if args.strategy == "multi-worker" else True
+    if _streamed(args):
+        hparams, (train, valid, test), schema, tasks = _prepared_stream(args)
+    else:
+        hparams, (train, valid, test), schema, tasks = _prepared(args)
 
     selection = None
     if args.selection:
@@ -284,8 +296,9 @@ def _train(args):
         from tfmtl.selection import select_fields
 
         # The paper's 5 mini-batches of 2048, or as many whole batches as a small file holds.
-        batch_size = min(2048, len(train))
-        selection = select_fields(args.model, schema, tasks, train, k=args.select,
+        sample = train.sample(args) if isinstance(train, _Stream) else train
+        batch_size = min(2048, len(sample))
+        selection = select_fields(args.model, schema, tasks, sample, k=args.select,
                                   hparams=hparams, seed=args.seed, batch_size=batch_size,
                                   batches=max(1, min(5, len(train) // batch_size)))
     if selection is not None:
@@ -293,9 +306,16 @@ def _train(args):
     if args.architecture:
         hparams["architecture"] = args.architecture
     keras.utils.set_random_seed(args.seed)
-    model = zoo.build(args.model, schema, tasks, selection=selection, **hparams)
+    with distribution.scope():
+        model = zoo.build(args.model, schema, tasks, selection=selection, **hparams)
     print(f"{args.model} on {args.data}: {len(train)} train / {len(valid)} validation / "
-          f"{len(test)} test rows, {len(schema)} features, tasks {[t.name for t in tasks]}")
+          f"{len(test)} test rows, {len(schema)} features, tasks {[t.name for t in tasks]}"
+          + (f"; {args.strategy}, {distribution.num_replicas_in_sync} replica(s), global batch "
+             f"{args.batch_size}" if args.strategy != "default" else ""))
+    streams = (train, valid, test) if isinstance(train, _Stream) else None
+    if streams:
+        train, valid, test = (part.dataset(model, args, shuffle=i == 0)
+                              for i, part in enumerate(streams))
     started = time.time()
     every = args.checkpoint_every
     if every != "epoch":
@@ -308,20 +328,116 @@ def _train(args):
               verbose=0 if args.quiet else 1, checkpoint_dir=args.checkpoint_dir,
               checkpoint_every=every, tensorboard=args.tensorboard)
     elapsed = time.time() - started
-    results = model.evaluate(model.dataset(test, 8192, shuffle=False), verbose=0,
-                             return_dict=True)
-    print(f"\nTest metrics ({len(test)} held-out rows, {elapsed:.0f} s training):")
+    results = model.evaluate(test if streams else model.dataset(test, 8192, shuffle=False),
+                             verbose=0, return_dict=True)
+    print(f"\nTest metrics ({len(streams[2]) if streams else len(test)} held-out rows, "
+          f"{elapsed:.0f} s training):")
     print(metrics_table(model, results))
+    if not chief:  # the chief saves and exports; every worker has the same weights
+        return 0
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
     if args.export:
         from export import save
 
-        path = save(model, args.export, sample=test.head(16))
+        sample = streams[2].sample(args, rows=16) if streams else test.head(16)
+        path = save(model, args.export, sample=sample)
         print(f"exported SavedModel {path}")
         _print_names(model)
     return 0
+
+
+class _Stream:
+    """One part (train, validation, test) of parquet files split by row (`split`), streamed."""
+
+    FRACTIONS = (0.8, 0.1, 0.1)
+
+    def __init__(self, path, part, rows, chunk_rows, seed):
+        self.path, self.part, self.rows = path, part, rows
+        self.chunk_rows, self.seed = chunk_rows, seed
+
+    def __len__(self):
+        return self.rows
+
+    def dataset(self, model, args, shuffle):
+        from tfmtl.data import parquet_dataset
+
+        return parquet_dataset(self.path, model.schema, model.targets,
+                               batch_size=args.batch_size if shuffle else 8192,
+                               chunk_rows=self.chunk_rows, shuffle=shuffle, seed=self.seed,
+                               split=(self.FRACTIONS, self.part))
+
+    def sample(self, args, rows=65_536):
+        """The first `rows` rows of the part, in memory (for the field selection)."""
+        import pandas as pd
+
+        from tfmtl.data import parquet_chunks
+
+        frames, count = [], 0
+        for frame in parquet_chunks(self.path, None, min(self.chunk_rows, rows),
+                                    (self.FRACTIONS, self.part), self.seed):
+            frames.append(frame)
+            count += len(frame)
+            if count >= rows:
+                break
+        return pd.concat(frames).head(rows)
+
+
+def _streamed(args):
+    text = str(args.data)
+    return pathlib.Path(text).is_dir() or any(c in text for c in "*?[")
+
+
+def _prepared_stream(args):
+    """`_prepared` for a directory (or glob) of parquet files: the schema inferred in one
+    streaming pass over the training rows, the parts streamed when training."""
+    import zoo
+    from tfmtl.data import parquet_chunks, parquet_files, parquet_schema
+    from tfmtl.data.pipeline import split_draws, _split_rule
+
+    model = args.model or "ple"
+    if model not in zoo.list():
+        raise UsageError(f"unknown model {model!r}; known models: {', '.join(zoo.list())}")
+    if not args.labels:
+        raise UsageError(f"--labels is needed with parquet files ({args.data})")
+    if args.chunk_rows < 1:
+        raise UsageError("--chunk-rows must be positive")
+    hparams = _hparams(args.set)
+    files = parquet_files(args.data)
+    first = next(parquet_chunks(files, None, 1024), None)
+    if first is None:
+        raise UsageError(f"no rows in {args.data}")
+    labels = [c.strip() for c in args.labels.split(",") if c.strip()]
+    missing = [c for c in labels if c not in first.columns]
+    if missing:
+        raise UsageError(f"label column(s) {missing} not in {args.data}; its columns: "
+                         f"{list(first.columns)}")
+    masks = _masks(args.masks, labels, first)
+    exclude = [c.strip() for c in (args.exclude or "").split(",") if c.strip()]
+    unknown = [c for c in exclude if c not in first.columns]
+    if unknown:
+        raise UsageError(f"--exclude names column(s) {unknown} not in {args.data}")
+    fractions = _Stream.FRACTIONS
+    schema, tasks = parquet_schema(files, labels, chunk_rows=args.chunk_rows,
+                                   split=(fractions, 0), seed=args.seed, masks=masks,
+                                   exclude=exclude)
+    print(f"Schema ({len(schema)} features, inferred in one pass over the {schema.rows} "
+          f"training rows of {len(files)} file(s); checks on the first chunk):\n"
+          f"{schema.report}\n")
+    schema.report.shown = True
+    import pyarrow.parquet as pq
+
+    counts = [0, 0, 0]
+    for i, name in enumerate(files):
+        metadata = pq.ParquetFile(name).metadata
+        for g in range(metadata.num_row_groups):
+            draws = split_draws(args.seed, i, g, metadata.row_group(g).num_rows)
+            for part in range(3):
+                counts[part] += int(_split_rule((fractions, part))(draws).sum())
+    parts = tuple(_Stream(files, part, counts[part], args.chunk_rows, args.seed)
+                  for part in range(3))
+    return hparams, parts, schema, tasks
 
 
 def _check_outputs(args):

@@ -83,18 +83,17 @@ def _tf_config():
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
 
 
-def replica_batches(distribution, global_batches, batch_size):
+def replica_batches(distribution, global_batches):
     """A distributed dataset: each replica's slice of every global batch.
 
     `global_batches` is a dataset (or a function returning one, called
     once per worker) of global batches, the same on every worker; replica
-    `r` of `R` gets rows `[r * n / R, (r + 1) * n / R)` of each batch of
-    `n` rows (`n = batch_size` but in a short last batch).
+    `r` of `R` gets rows `[floor(r * n / R), floor((r + 1) * n / R))` of
+    each batch of `n` rows: `n / R` when `R` divides the batch size, and
+    as even as can be otherwise (the loss is normalised over the global
+    batch, so uneven slices train the same).
     """
     replicas = distribution.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(f"The global batch_size ({batch_size}) must be a multiple of the number "
-                         f"of replicas ({replicas}).")
 
     def input_fn(context):
         local = replicas // context.num_input_pipelines
@@ -118,13 +117,35 @@ def replica_batches(distribution, global_batches, batch_size):
     return distribution.distribute_datasets_from_function(input_fn)
 
 
-def fit_multi_worker(model, epoch_data, validation, epochs, batch_size, callbacks, verbose,
-                     initial_epoch=0, resumed_mid_epoch=False, validation_batch_size=8192):
+class GlobalBatches:
+    """A dataset of global batches as multi-worker training reads it (like `EpochData`).
+
+    Every worker must build the same batches in the same order: a
+    `tfmtl.data.parquet_dataset` with a `seed`, or any deterministic
+    dataset. The batches are not checked against each other across workers.
+    """
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        cardinality = int(dataset.cardinality())
+        self.steps = cardinality if cardinality >= 0 else None
+
+    def dataset(self, resumed_mid_epoch=False):
+        return self._dataset
+
+    def set_epoch(self, epoch, skip=0):
+        if skip:
+            raise ValueError("A dataset resumes at epoch boundaries only.")
+
+
+def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, initial_epoch=0,
+                     resumed_mid_epoch=False):
     """`model.fit` for `MultiWorkerMirroredStrategy`: the model's steps on `strategy.run`.
 
     Called by `tfmtl.fit` (use that). `epoch_data` is the `EpochData` of the
-    training rows (global batches of `batch_size`), `validation` a dataset of
-    global validation batches or `None`. Returns Keras' `History`.
+    training rows (global batches of `batch_size`) or the `GlobalBatches` of
+    a dataset, `validation` a dataset of global validation batches or
+    `None`. Returns Keras' `History`.
     """
     distribution = model.distribute_strategy
     with distribution.scope():
@@ -138,12 +159,9 @@ def fit_multi_worker(model, epoch_data, validation, epochs, batch_size, callback
     def train(batch):
         return mean(distribution.run(model.train_step, args=(batch,)))
 
-    @tf.function(reduce_retracing=True)
-    def test(batch):
-        distribution.run(model.test_step, args=(batch,))
-
+    test = _test_function(model)
     validation_data = (None if validation is None
-                       else replica_batches(distribution, validation, validation_batch_size))
+                       else replica_batches(distribution, validation))
     steps = epoch_data.steps
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs,
@@ -156,7 +174,7 @@ def fit_multi_worker(model, epoch_data, validation, epochs, batch_size, callback
         callbacks.on_epoch_begin(epoch)
         dataset = replica_batches(
             distribution,
-            lambda: epoch_data.dataset(resumed_mid_epoch and epoch == initial_epoch), batch_size)
+            lambda: epoch_data.dataset(resumed_mid_epoch and epoch == initial_epoch))
         trained = 0
         for step, batch in enumerate(dataset):
             callbacks.on_train_batch_begin(step)
@@ -169,15 +187,37 @@ def fit_multi_worker(model, epoch_data, validation, epochs, batch_size, callback
         # after its last step, as Keras' own fit logs it).
         logs = _results(model) if trained else {}
         if validation_data is not None:
-            model.reset_metrics()
-            for batch in validation_data:
-                test(batch)
-            logs.update({f"val_{k}": v for k, v in _results(model).items()})
+            logs.update({f"val_{k}": v for k, v in _evaluate(model, validation_data, test).items()})
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
     callbacks.on_train_end(logs)
     return model.history
+
+
+def evaluate_multi_worker(model, dataset):
+    """`model.evaluate` under `MultiWorkerMirroredStrategy` (Keras 3's fails there too): the
+    model's `test_step` on `strategy.run` over each replica's slice of `dataset`'s batches
+    (the same on every worker); the metrics over every row, as a dict."""
+    distribution = model.distribute_strategy
+    return _evaluate(model, replica_batches(distribution, dataset), _test_function(model))
+
+
+def _test_function(model):
+    distribution = model.distribute_strategy
+
+    @tf.function(reduce_retracing=True)
+    def test(batch):
+        distribution.run(model.test_step, args=(batch,))
+
+    return test
+
+
+def _evaluate(model, batches, test):
+    model.reset_metrics()
+    for batch in batches:
+        test(batch)
+    return _results(model)
 
 
 def _results(model):

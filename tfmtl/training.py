@@ -96,10 +96,8 @@ def fit(
     train, valid = _split(data, validation, seed)
     epoch_data = None
     if isinstance(train, tf.data.Dataset):
-        if multi_worker:
-            raise ValueError("Multi-worker training reads a DataFrame or dict of columns (every "
-                             "worker builds the same global batches and trains on its slice); "
-                             "a dataset cannot be sliced the same way on every worker.")
+        if multi_worker:  # every worker slices the same global batches: a seeded dataset
+            epoch_data = distribute.GlobalBatches(model.prepare(train)[0])
         if checkpoint_dir is not None and checkpoint_every != "epoch":
             raise ValueError("Step checkpoints need in-memory training data (a frame or a dict "
                              "of columns) to resume mid-epoch on the same batches.")
@@ -130,14 +128,13 @@ def fit(
         found.append(checkpoints)
     elif epoch_data is not None:
         found.append(_EpochOrder(epoch_data))
-    if epoch_data is not None and not isinstance(train, tf.data.Dataset):
+    if isinstance(epoch_data, EpochData) and not isinstance(train, tf.data.Dataset):
         train = epoch_data.dataset()
     if multi_worker:
         history = distribute.fit_multi_worker(
-            model, epoch_data, valid, epochs, batch_size, found + [FiniteCheck()], verbose,
-            initial_epoch, resumed_mid_epoch=checkpoints is not None and bool(
-                checkpoints.resumed and checkpoints.resumed[1]),
-            validation_batch_size=validation_batch_size)
+            model, epoch_data, valid, epochs, found + [FiniteCheck()], verbose, initial_epoch,
+            resumed_mid_epoch=checkpoints is not None and bool(
+                checkpoints.resumed and checkpoints.resumed[1]))
     else:
         with warnings.catch_warnings():
             # A run resumed mid-epoch has epochs of two lengths: Keras says the first ran out.

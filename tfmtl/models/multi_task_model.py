@@ -231,6 +231,16 @@ class MultiTaskModel(keras.Model):
     def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
         x, y, sample_weight = self.prepare(x, y, sample_weight)
         clear_data_errors()
+        from tfmtl import distribute
+
+        if distribute.is_multi_worker(self.distribute_strategy):
+            if not isinstance(x, tf.data.Dataset) or args:
+                raise ValueError("Under MultiWorkerMirroredStrategy, evaluate a dataset of "
+                                 "global batches, the same on every worker (`model.dataset("
+                                 "frame, shuffle=False)`, a seeded `parquet_dataset`).")
+            results = distribute.evaluate_multi_worker(self, x)
+            return results if kwargs.get("return_dict") else [
+                results[k] for k in ["loss"] + [k for k in results if k != "loss"]]
         try:
             return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
         except (tf.errors.OpError, ValueError):
