@@ -116,23 +116,24 @@ def parquet_dataset(
     """
     if targets is not None and not isinstance(targets, Targets):
         targets = Targets(targets)
-    files = [pq.ParquetFile(f) for f in parquet_files(path)]
+    names = parquet_files(path)
+    files = [pq.read_metadata(f) for f in names]  # footers only: files are opened as read
     columns = sorted(set(schema.names) | set(targets.columns if targets is not None else ()))
-    for file, name in zip(files, parquet_files(path)):
-        missing = [c for c in columns if c not in file.schema_arrow.names]
+    for file, name in zip(files, names):
+        missing = [c for c in columns if c not in file.schema.to_arrow_schema().names]
         if missing:
             raise ValueError(f"Column(s) missing from {name}: {missing}")
     keep = _split_rule(split)
-    first = next((f for f in files if f.metadata.num_rows), None)
+    first = next((n for n, f in zip(names, files) if f.num_rows), None)
     if first is None:
         raise ValueError(f"The parquet data at {path} has no rows.")
-    example = to_dataset(first.read_row_group(0, columns=columns).slice(0, 1).to_pandas(), schema,
-                         targets, batch_size=1, shuffle=False)
+    example = to_dataset(pq.ParquetFile(first).read_row_group(0, columns=columns).slice(0, 1)
+                         .to_pandas(), schema, targets, batch_size=1, shuffle=False)
     signature = tf.nest.map_structure(
         lambda s: tf.TensorSpec((None,) + tuple(s.shape[1:]), s.dtype), example.element_spec)
     groups = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
-    rows = sum(int(keep(split_draws(seed, i, g, files[i].metadata.row_group(g).num_rows)).sum())
-               for i, g in groups) if keep else sum(f.metadata.num_rows for f in files)
+    rows = sum(int(keep(split_draws(seed, i, g, files[i].row_group(g).num_rows)).sum())
+               for i, g in groups) if keep else sum(f.num_rows for f in files)
     if rows == 0:
         raise ValueError(f"No rows of {path} fall in split part {split[1]}.")
     rng = np.random.default_rng(seed)
@@ -141,7 +142,7 @@ def parquet_dataset(
         order = list(groups)
         if shuffle:
             order = [order[i] for i in rng.permutation(len(order))]
-        for frame in _frames(files, order, columns, chunk_rows, keep, seed):
+        for frame in _frames(names, files, order, columns, chunk_rows, keep, seed):
             yield from to_dataset(frame, schema, targets, batch_size=len(frame),
                                   shuffle=shuffle, seed=int(rng.integers(1 << 31)))
 
@@ -154,9 +155,10 @@ def parquet_dataset(
 def parquet_chunks(path, columns=None, chunk_rows=262_144, split=None, seed=None):
     """DataFrames of at most `chunk_rows` rows from parquet files, in file and row order (for
     `tfmtl.schema.infer_schema_streaming`); `split` and `seed` as for `parquet_dataset`."""
-    files = [pq.ParquetFile(f) for f in parquet_files(path)]
+    names = parquet_files(path)
+    files = [pq.read_metadata(f) for f in names]
     groups = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
-    return _frames(files, groups, columns, chunk_rows, _split_rule(split), seed)
+    return _frames(names, files, groups, columns, chunk_rows, _split_rule(split), seed)
 
 
 def parquet_schema(path, labels, chunk_rows=262_144, split=None, seed=None, **kwargs):
@@ -169,18 +171,22 @@ def parquet_schema(path, labels, chunk_rows=262_144, split=None, seed=None, **kw
                                   **kwargs)
 
 
-def _frames(files, groups, columns, chunk_rows, keep, seed):
+def _frames(names, files, groups, columns, chunk_rows, keep, seed):
+    """Chunks of the row groups `groups` (pairs of file index and row group). Each row group
+    is read from a file opened for it and closed after: an open `ParquetFile` keeps the
+    buffers it has read, so keeping every file open grows memory with the data."""
     for i, g in groups:
-        draws = split_draws(seed, i, g, files[i].metadata.row_group(g).num_rows) if keep else None
+        draws = split_draws(seed, i, g, files[i].row_group(g).num_rows) if keep else None
         offset = 0
-        for batch in files[i].iter_batches(batch_size=chunk_rows, row_groups=[g],
+        with pq.ParquetFile(names[i]) as file:
+            for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[g],
                                            columns=columns):
-            frame = batch.to_pandas()
-            if keep is not None:
-                frame = frame[keep(draws[offset:offset + len(frame)])]
-            offset += batch.num_rows
-            if len(frame):
-                yield frame
+                frame = batch.to_pandas()
+                if keep is not None:
+                    frame = frame[keep(draws[offset:offset + len(frame)])]
+                offset += batch.num_rows
+                if len(frame):
+                    yield frame
 
 
 def _split_rule(split):
