@@ -119,3 +119,19 @@ def test_a_killed_worker_restarts_and_training_resumes_from_the_checkpoint(tmp_p
     _assert_same(w0, w1, 0.0)
     _assert_same(w0, one_worker[0], TOLERANCE)
     assert not (checkpoints / "state.npz").exists()  # the chief removes it at the end
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_like_one_device():
+    """MirroredStrategy over two logical CPUs: Keras' own `fit`, with tfmtl's global-batch
+    loss normalisation, against no strategy."""
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(WORKER), "mirrored.py")],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, CUDA_VISIBLE_DEVICES="-1"),
+                            cwd=os.path.dirname(WORKER))
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["replicas"] == 2
+    assert measured["gap"] <= TOLERANCE, measured["gap"]
+    for key in ("loss", "like_auc", "val_loss"):
+        np.testing.assert_allclose(measured["history"][key], measured["one"][key], rtol=1e-4)
