@@ -129,3 +129,22 @@ def test_multi_worker_without_tf_config(parquet):
     finally:
         if env_config is not None:
             os.environ["TF_CONFIG"] = env_config
+
+
+def test_schema_inferred_once_as_json_then_given_to_train(parquet, tmp_path):
+    path, data = parquet
+    out = tmp_path / "schema.json"
+    result = run("schema", "--data", str(path), "--labels", "click,score", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    import tfmtl
+    from tfmtl.data import split
+
+    train, _, _ = split(data, (0.8, 0.1, 0.1), seed=0)
+    schema, tasks = tfmtl.infer_schema(train, labels=["click", "score"])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps({"schema": schema.get_config(),
+                                           "tasks": [t.get_config() for t in tasks]}))
+    assert_one_clear_line(run("train", "--data", str(path), "--labels", "click",
+                              "--schema", str(out)), "differ from the tasks of")

@@ -57,6 +57,17 @@ def _parser():
                             "in TF_CONFIG (multi-worker; --batch-size is the global batch)")
     train.add_argument("--chunk-rows", type=int, default=262_144,
                        help="rows read at once from a directory of parquet files (streamed)")
+    train.add_argument("--schema", metavar="FILE",
+                       help="features and tasks from `python -m tfmtl schema` instead of "
+                            "inferring them (vocabularies learned once, shared by all workers)")
+
+    schema = commands.add_parser(
+        "schema", help="infer the features and tasks of the training split once; write JSON")
+    _data_arguments(schema, model=False)
+    schema.add_argument("--chunk-rows", type=int, default=262_144,
+                        help="rows read at once from a directory of parquet files")
+    schema.add_argument("--out", metavar="FILE", required=True, help="where the JSON goes")
+    schema.set_defaults(run=_schema, model=None, schema=None)
     train.set_defaults(run=_train)
 
     select = commands.add_parser(
@@ -150,8 +161,8 @@ def _prepared(args, model=None):
 
     frame, schema_of = _load(args)
     train, valid, test = split(frame, (0.8, 0.1, 0.1), seed=args.seed)
-    schema, tasks = schema_of(train)
-    if schema.report is not None:
+    schema, tasks = _schema_file(args) or schema_of(train)
+    if getattr(schema, "report", None) is not None and not getattr(args, "schema", None):
         print(f"Schema ({len(schema)} features, inferred from the training split):\n"
               f"{schema.report}\n")
         schema.report.shown = True
@@ -419,13 +430,17 @@ def _prepared_stream(args):
     if unknown:
         raise UsageError(f"--exclude names column(s) {unknown} not in {args.data}")
     fractions = _Stream.FRACTIONS
-    schema, tasks = parquet_schema(files, labels, chunk_rows=args.chunk_rows,
-                                   split=(fractions, 0), seed=args.seed, masks=masks,
-                                   exclude=exclude)
-    print(f"Schema ({len(schema)} features, inferred in one pass over the {schema.rows} "
-          f"training rows of {len(files)} file(s); checks on the first chunk):\n"
-          f"{schema.report}\n")
-    schema.report.shown = True
+    loaded = _schema_file(args)
+    if loaded:
+        schema, tasks = loaded
+    else:
+        schema, tasks = parquet_schema(files, labels, chunk_rows=args.chunk_rows,
+                                       split=(fractions, 0), seed=args.seed, masks=masks,
+                                       exclude=exclude)
+        print(f"Schema ({len(schema)} features, inferred in one pass over the {schema.rows} "
+              f"training rows of {len(files)} file(s); checks on the first chunk):\n"
+              f"{schema.report}\n")
+        schema.report.shown = True
     import pyarrow.parquet as pq
 
     counts = [0, 0, 0]
@@ -438,6 +453,45 @@ def _prepared_stream(args):
     parts = tuple(_Stream(files, part, counts[part], args.chunk_rows, args.seed)
                   for part in range(3))
     return hparams, parts, schema, tasks
+
+
+def _schema_file(args):
+    """`(schema, tasks)` from `--schema FILE`, or None."""
+    path = getattr(args, "schema", None)
+    if not path:
+        return None
+    from tfmtl.schema import Schema, Task
+
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        schema = Schema.from_config(config["schema"])
+        tasks = [Task.from_config(t) for t in config["tasks"]]
+    except FileNotFoundError:
+        raise UsageError(f"no schema file {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UsageError(f"{path} is not a schema file from `python -m tfmtl schema`: "
+                         f"{error}") from None
+    labels = [c.strip() for c in (args.labels or "").split(",") if c.strip()]
+    if labels and sorted(labels) != sorted(t.name for t in tasks):
+        raise UsageError(f"--labels {labels} differ from the tasks of {path}: "
+                         f"{[t.name for t in tasks]}")
+    print(f"Schema ({len(schema)} features, tasks {[t.name for t in tasks]}) from {path}")
+    return schema, tasks
+
+
+def _schema(args):
+    """`python -m tfmtl schema`: the training split's schema, inferred once, as JSON."""
+    args.model, args.set = "ple", []
+    if _streamed(args):
+        _, _, schema, tasks = _prepared_stream(args)
+    else:
+        _, _, schema, tasks = _prepared(args)
+    with open(args.out, "w") as f:
+        json.dump({"schema": schema.get_config(), "tasks": [t.get_config() for t in tasks]}, f,
+                  indent=1)
+    print(f"wrote {args.out}: {len(schema)} features, tasks {[t.name for t in tasks]}")
+    return 0
 
 
 def _check_outputs(args):
