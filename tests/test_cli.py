@@ -120,18 +120,23 @@ def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):
     assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
 
 
-def test_multi_worker_without_tf_config(parquet):
+def in_process(capsys, *args):
+    """`python -m tfmtl ARGS` in this process (for input errors, caught before any training)."""
+    from tfmtl.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+def test_multi_worker_without_tf_config(parquet, capsys, monkeypatch):
     path, _ = parquet
-    env_config = os.environ.pop("TF_CONFIG", None)
-    try:
-        assert_one_clear_line(run("train", "--data", str(path), "--labels", "click",
-                                  "--strategy", "multi-worker"), "TF_CONFIG")
-    finally:
-        if env_config is not None:
-            os.environ["TF_CONFIG"] = env_config
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert_one_clear_line(in_process(capsys, "train", "--data", str(path), "--labels", "click",
+                                     "--strategy", "multi-worker"), "TF_CONFIG")
 
 
-def test_schema_inferred_once_as_json_then_given_to_train(parquet, tmp_path):
+def test_schema_inferred_once_as_json_then_given_to_train(parquet, tmp_path, capsys):
     path, data = parquet
     out = tmp_path / "schema.json"
     result = run("schema", "--data", str(path), "--labels", "click,score", "--out", str(out))
@@ -146,5 +151,5 @@ def test_schema_inferred_once_as_json_then_given_to_train(parquet, tmp_path):
     saved = json.loads(out.read_text())
     assert saved == json.loads(json.dumps({"schema": schema.get_config(),
                                            "tasks": [t.get_config() for t in tasks]}))
-    assert_one_clear_line(run("train", "--data", str(path), "--labels", "click",
-                              "--schema", str(out)), "differ from the tasks of")
+    assert_one_clear_line(in_process(capsys, "train", "--data", str(path), "--labels", "click",
+                                     "--schema", str(out)), "differ from the tasks of")

@@ -168,7 +168,7 @@ def test_the_derived_model_trains_reloads_exports_and_serves_as_a_switcher(tmp_p
     assert (tmp_path / "arch.png").stat().st_size > 5000 and str(drawing).endswith(".png")
 
 
-def test_cli_search_then_train_the_architecture(tmp_path):
+def test_cli_search_then_train_the_architecture(tmp_path, capsys):
     data = frame(800)
     data.to_parquet(tmp_path / "rows.parquet")
     common = ["--data", str(tmp_path / "rows.parquet"), "--labels", "click,buy"]
@@ -188,10 +188,11 @@ def test_cli_search_then_train_the_architecture(tmp_path):
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "automtl on" in trained.stdout
     assert re.search(r"click\s+binary\s+auc\s+0\.\d+", trained.stdout), trained.stdout
-    wrong = subprocess.run([sys.executable, "-m", "tfmtl", "train", *common, "--model", "mmoe",
-                            "--architecture", str(tmp_path / "arch.json")],
-                           capture_output=True, text=True)
-    assert wrong.returncode == 2 and "trains the automtl model" in wrong.stderr
+    from tfmtl.cli import main  # an input error, caught before any work: in this process
+
+    assert main(["train", *common, "--model", "mmoe", "--architecture",
+                 str(tmp_path / "arch.json")]) == 2
+    assert "trains the automtl model" in capsys.readouterr().err
 
 
 def test_the_encoded_input_of_the_search_gives_the_raw_input_s_outputs():
