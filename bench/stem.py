@@ -36,7 +36,10 @@ stop-gradient; `--table5` the field variants (none, ids, user side, item
 side, all) on the data with side fields.
 
     python bench/stem.py [--seeds 0,1,2,3,4] [--rows 400000] [--size stem_small]
-                         [--table6 0,1,2] [--table5 0,1,2] [--out bench/results]
+                         [--table6 0,1,2] [--table5 0,1,2] [--out bench/results] [--resume]
+
+`--resume` keeps the seeds already in `--out`'s stem.json (same rows and size) and runs the
+others, so seeds can be added in several runs.
 """
 
 import argparse
