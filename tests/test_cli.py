@@ -108,7 +108,7 @@ def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):
     sizes = [0, 0, 0]
     for i in range(3):
         for g, rows in enumerate((400, 400, 200)):
-            draws = split_draws(0, i, g, rows)
+            draws = split_draws(0, f"part-{i}.parquet", g, rows)
             for part in range(3):
                 sizes[part] += int(_split_rule(((0.8, 0.1, 0.1), part))(draws).sum())
     assert f"inferred in one pass over the {sizes[0]} training rows of 3 file(s)" in out

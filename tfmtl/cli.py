@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 import time
@@ -292,7 +293,6 @@ def _train(args):
     import tfmtl
 
     distribution = tfmtl.distribute.strategy(args.strategy)
-    chief = tfmtl.distribute.is_chief() if args.strategy == "multi-worker" else True
     if _streamed(args):
         hparams, (train, valid, test), schema, tasks = _prepared_stream(args)
     else:
@@ -344,19 +344,37 @@ def _train(args):
     print(f"\nTest metrics ({len(streams[2]) if streams else len(test)} held-out rows, "
           f"{elapsed:.0f} s training):")
     print(metrics_table(model, results))
-    if not chief:  # the chief saves and exports; every worker has the same weights
+    if not tfmtl.distribute.is_chief(distribution):
+        # Every worker saves (reading metric variables may need all of them), the chief where
+        # asked and the others in a temporary folder they delete.
+        import shutil
+        import tempfile
+
+        scratch = tempfile.mkdtemp(prefix="tfmtl_worker_")
+        args.save = args.save and os.path.join(scratch, pathlib.Path(args.save).name)
+        args.export = args.export and os.path.join(scratch, "export")
+        try:
+            _save(args, model, streams, test)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return 0
+    _save(args, model, streams, test, report=True)
+    return 0
+
+
+def _save(args, model, streams, test, report=False):
     if args.save:
         model.save(args.save)
-        print(f"saved {args.save}")
+        if report:
+            print(f"saved {args.save}")
     if args.export:
         from export import save
 
         sample = streams[2].sample(args, rows=16) if streams else test.head(16)
         path = save(model, args.export, sample=sample)
-        print(f"exported SavedModel {path}")
-        _print_names(model)
-    return 0
+        if report:
+            print(f"exported SavedModel {path}")
+            _print_names(model)
 
 
 class _Stream:
@@ -444,10 +462,10 @@ def _prepared_stream(args):
     import pyarrow.parquet as pq
 
     counts = [0, 0, 0]
-    for i, name in enumerate(files):
-        metadata = pq.ParquetFile(name).metadata
+    for name in files:
+        metadata = pq.read_metadata(name)
         for g in range(metadata.num_row_groups):
-            draws = split_draws(args.seed, i, g, metadata.row_group(g).num_rows)
+            draws = split_draws(args.seed, name, g, metadata.row_group(g).num_rows)
             for part in range(3):
                 counts[part] += int(_split_rule((fractions, part))(draws).sum())
     parts = tuple(_Stream(files, part, counts[part], args.chunk_rows, args.seed)

@@ -64,15 +64,13 @@ def is_multi_worker(distribution):
     return isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def is_chief():
-    """Whether this process writes checkpoints and exports: the chief, else worker 0."""
-    config = _tf_config()
-    task = config.get("task") or {}
-    if not task:
+def is_chief(distribution=None):
+    """Whether this process writes checkpoints and exports: under a multi-worker strategy the
+    one its cluster resolver names (the `chief` task, else worker 0); otherwise always."""
+    distribution = distribution or tf.distribute.get_strategy()
+    if not is_multi_worker(distribution):
         return True
-    if "chief" in config.get("cluster", {}):
-        return task.get("type") == "chief"
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+    return bool(distribution.extended.should_checkpoint)
 
 
 def _tf_config():
@@ -162,6 +160,12 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
     test = _test_function(model)
     validation_data = (None if validation is None
                        else replica_batches(distribution, validation))
+    same_on_every_worker(distribution, [initial_epoch, int(bool(resumed_mid_epoch))],
+                         "the epoch to resume from (is checkpoint_dir on storage every worker "
+                         "reads?)")
+    same_on_every_worker(distribution, [_fingerprint(epoch_data.dataset(resumed_mid_epoch))],
+                         "the first global batch (build the data the same way on every worker: "
+                         "a seeded dataset, the same files)")
     steps = epoch_data.steps
     callbacks = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs,
@@ -193,6 +197,29 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
             break
     callbacks.on_train_end(logs)
     return model.history
+
+
+def same_on_every_worker(distribution, values, what):
+    """Raises `ValueError` on every worker when `values` (numbers) differ between workers:
+    a mismatch would otherwise leave the workers' collective ops waiting for each other."""
+    local = tf.constant([[float(v) for v in values]], tf.float64)
+    every = distribution.gather(distribution.run(lambda: tf.identity(local)), axis=0).numpy()
+    if not (every == every[:1]).all():
+        raise ValueError(f"The workers differ in {what}: this worker has {values}; all "
+                         f"workers: {every.tolist()}.")
+
+
+def _fingerprint(dataset):
+    """A number that differs, but by chance, between two different first batches."""
+    total = tf.constant(0.0, tf.float64)
+    for batch in dataset.take(1):
+        for i, tensor in enumerate(tf.nest.flatten(batch)):
+            if tensor.dtype == tf.string:
+                tensor = tf.strings.to_hash_bucket_fast(tensor, 1 << 20)
+            values = tf.reshape(tf.cast(tensor, tf.float64), [-1])
+            position = tf.range(1, tf.size(values) + 1, dtype=tf.float64)
+            total += tf.reduce_sum(values * tf.math.sin(position + float(i)))
+    return float(total)
 
 
 def evaluate_multi_worker(model, dataset):

@@ -93,6 +93,12 @@ def fit(
     if not model.compiled or optimizer is not None or learning_rate is not None:
         with distribution.scope():  # the optimizer's variables mirrored like the model's
             model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3))
+    replicas = distribution.num_replicas_in_sync
+    if not multi_worker and replicas > 1 and batch_size % replicas:
+        # Keras builds the model from the replicas' mean first batch, which fails unless the
+        # replicas' batches have one size.
+        raise ValueError(f"With {replicas} replicas (MirroredStrategy) the global batch_size "
+                         f"must be a multiple of {replicas}. Received: {batch_size}")
     train, valid = _split(data, validation, seed)
     epoch_data = None
     if isinstance(train, tf.data.Dataset):
@@ -104,6 +110,8 @@ def fit(
     else:
         epoch_data = EpochData(model, train, batch_size, seed)
     valid = None if valid is None else _dataset(model, valid, validation_batch_size, False, seed)
+    if multi_worker and valid is not None:  # model.fit prepares it, the multi-worker loop not
+        valid = model.prepare(valid)[0]
     found = list(callbacks)
     stopper = None
     if valid is not None:
@@ -115,7 +123,7 @@ def fit(
     checkpoints, initial_epoch = None, 0
     if checkpoint_dir is not None:
         checkpoints = Checkpoints(checkpoint_dir, checkpoint_every, epoch_data, stopper,
-                                  write=distribute.is_chief() or not multi_worker)
+                                  write=not multi_worker or distribute.is_chief(distribution))
         checkpoints.set_model(model)
         resumed = checkpoints.restore()
         if resumed is not None:

@@ -10,22 +10,18 @@ import numpy as np
 
 
 def train(strategy):
-    import keras
-
     import tfmtl
     import worker
-    import zoo
-    from tfmtl.data import ctr_synthetic
-    from tfmtl.schema import Task
 
-    frame, schema, _ = ctr_synthetic(worker.ROWS, tasks=("click", "like"), seed=0)
-    tasks = [Task("click"), Task("like", mask="click")]
-    keras.utils.set_random_seed(0)
-    with strategy.scope():
-        model = zoo.build("mmoe", schema, tasks, num_experts=2, expert_units=(16,),
-                          tower_units=(8,))
+    model, frame = worker.build(strategy)
+    if strategy.num_replicas_in_sync > 1:
+        try:  # Keras' own fit needs the global batch to split evenly: a clear error
+            tfmtl.fit(model, frame, validation=0.2, epochs=1, batch_size=301, verbose=0)
+            raise AssertionError("an uneven global batch was accepted")
+        except ValueError as error:
+            assert "must be a multiple of 2" in str(error), error
     history = tfmtl.fit(model, frame, validation=0.2, epochs=worker.EPOCHS,
-                        batch_size=worker.BATCH, patience=worker.EPOCHS, verbose=0)
+                        batch_size=worker.BATCH - 1, patience=worker.EPOCHS, verbose=0)
     return [w.numpy() for w in model.trainable_weights], history.history
 
 

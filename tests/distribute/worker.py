@@ -16,20 +16,29 @@ import zoo
 from tfmtl.data import ctr_synthetic
 from tfmtl.schema import Task
 
-ROWS, EPOCHS, BATCH = 4_000, 3, 200
+# 3,200 training rows in global batches of 301: every step splits unevenly (150 / 151 rows),
+# and the last batch is short (190 rows).
+ROWS, EPOCHS, BATCH = 4_000, 3, 301
 
 
-def main(out, checkpoint_dir=None):
+def build(strategy):
+    """MMoE over a binary task, a masked binary task and a regression task, seeded."""
     import keras
 
     frame, schema, _ = ctr_synthetic(ROWS, tasks=("click", "like"), seed=0)
-    tasks = [Task("click"), Task("like", mask="click")]
-    strategy = tfmtl.distribute.strategy("multi-worker" if os.environ.get("TF_CONFIG")
-                                         else "default")
+    tasks = [Task("click"), Task("like", mask="click"),
+             Task("rating", kind="regression", label="p_like", initial_bias=0.5)]
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = zoo.build("mmoe", schema, tasks, num_experts=2, expert_units=(16,),
                           tower_units=(8,))
+    return model, frame
+
+
+def main(out, checkpoint_dir=None):
+    strategy = tfmtl.distribute.strategy("multi-worker" if os.environ.get("TF_CONFIG")
+                                         else "default")
+    model, frame = build(strategy)
     history = tfmtl.fit(model, frame, validation=0.2, epochs=EPOCHS, batch_size=BATCH,
                         patience=EPOCHS, verbose=2, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=2 if checkpoint_dir else "epoch")

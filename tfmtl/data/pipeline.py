@@ -2,6 +2,7 @@
 
 import glob
 import os
+import zlib
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -76,10 +77,12 @@ def parquet_files(path):
     return files
 
 
-def split_draws(seed, file_index, group, rows):
-    """Each row's uniform draw for `split`: a function of the seed, the file's place in the
-    sorted list of files, the row group and the row (the same in every pass and process)."""
-    return np.random.default_rng([int(seed or 0), file_index, group]).random(rows)
+def split_draws(seed, file, group, rows):
+    """Each row's uniform draw for `split`: a function of the seed, the file's name (not its
+    folder: adding or moving files leaves the other files' parts as they were), the row group
+    and the row; the same in every pass and process."""
+    key = zlib.crc32(os.path.basename(str(file)).encode())
+    return np.random.default_rng([int(seed or 0), key, group]).random(rows)
 
 
 def parquet_dataset(
@@ -132,7 +135,7 @@ def parquet_dataset(
     signature = tf.nest.map_structure(
         lambda s: tf.TensorSpec((None,) + tuple(s.shape[1:]), s.dtype), example.element_spec)
     groups = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
-    rows = sum(int(keep(split_draws(seed, i, g, files[i].row_group(g).num_rows)).sum())
+    rows = sum(int(keep(split_draws(seed, names[i], g, files[i].row_group(g).num_rows)).sum())
                for i, g in groups) if keep else sum(f.num_rows for f in files)
     if rows == 0:
         raise ValueError(f"No rows of {path} fall in split part {split[1]}.")
@@ -176,7 +179,8 @@ def _frames(names, files, groups, columns, chunk_rows, keep, seed):
     is read from a file opened for it and closed after: an open `ParquetFile` keeps the
     buffers it has read, so keeping every file open grows memory with the data."""
     for i, g in groups:
-        draws = split_draws(seed, i, g, files[i].row_group(g).num_rows) if keep else None
+        draws = (split_draws(seed, names[i], g, files[i].row_group(g).num_rows) if keep
+                 else None)
         offset = 0
         with pq.ParquetFile(names[i]) as file:
             for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[g],

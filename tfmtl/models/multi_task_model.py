@@ -114,6 +114,7 @@ class MultiTaskModel(keras.Model):
                              f"Received: {loss_normalization!r}")
         self.loss_normalization = loss_normalization
         self._default_loss = False
+        self._weights = {}
         self.output_keys = internal_names([t.name for t in self.tasks], "Task names")
         missing = [t.name for t in self.tasks if self.output_keys[t.name] not in self.output_names]
         if missing:
@@ -171,6 +172,8 @@ class MultiTaskModel(keras.Model):
         if loss_weights is None and isinstance(loss, dict) and self.tasks:
             loss_weights = {self.output_keys[t.name]: t.loss_weight for t in self.tasks
                             if self.output_keys[t.name] in loss}
+        # The weights compute_loss's own sums use (the tasks', or the ones given here).
+        self._weights = dict(loss_weights) if isinstance(loss_weights, dict) else {}
         if metrics is None and weighted_metrics is None and self.tasks:
             weighted_metrics = default_metrics(self.tasks, self.output_keys)
         super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
@@ -192,7 +195,7 @@ class MultiTaskModel(keras.Model):
         if not self._default_loss or (self.loss_normalization != "per_sample" and replicas == 1):
             return loss
         total = (per_sample_loss if self.loss_normalization == "per_sample" else per_task_loss)(
-            self.loss_tasks, self.output_keys, y, y_pred, sample_weight)
+            self.loss_tasks, self.output_keys, y, y_pred, sample_weight, self._weights)
         for extra in self.losses:  # FDN's orthogonality, AITM's constraint: as Keras adds them
             total = total + self._aggregate_additional_loss(extra)
         return total
@@ -319,31 +322,36 @@ class MultiTaskModel(keras.Model):
         return results
 
 
-def per_sample_loss(tasks, keys, y, y_pred, sample_weight):
+def per_sample_loss(tasks, keys, y, y_pred, sample_weight, weights=None):
     """`sum_{t, r} w_t * m_rt * l_t(r) / #{(r, t): m_rt > 0}` over a batch (MFH's normalisation).
 
     `l_t` is the log loss (binary) or squared error of task `t` on row `r`,
-    `m_rt` its sample weight (mask, facet weight), `w_t` its loss weight.
+    `m_rt` its sample weight (mask, facet weight), `w_t` its loss weight (`weights` by
+    output key, else the task's).
     Under data parallelism the batch is the global one: the count is summed
     across replicas and each replica adds its rows' share.
     """
     total, count = 0.0, 0.0
     for task in tasks:
         rows, weight = _row_losses(task, keys[task.name], y, y_pred, sample_weight)
-        total += task.loss_weight * tf.reduce_sum(weight * rows)
+        total += _weight(task, keys, weights) * tf.reduce_sum(weight * rows)
         count += tf.reduce_sum(tf.cast(weight > 0, rows.dtype))
     return tf.math.divide_no_nan(total, _global_sum(count))
 
 
-def per_task_loss(tasks, keys, y, y_pred, sample_weight):
+def per_task_loss(tasks, keys, y, y_pred, sample_weight, weights=None):
     """`sum_t w_t * sum_r m_rt * l_t(r) / sum_r m_rt`: Keras' `"mean_with_sample_weight"`
     per task, the sums over the global batch when replicas share it."""
     total = 0.0
     for task in tasks:
         rows, weight = _row_losses(task, keys[task.name], y, y_pred, sample_weight)
-        total += task.loss_weight * tf.math.divide_no_nan(
+        total += _weight(task, keys, weights) * tf.math.divide_no_nan(
             tf.reduce_sum(weight * rows), _global_sum(tf.reduce_sum(weight)))
     return total
+
+
+def _weight(task, keys, weights):
+    return (weights or {}).get(keys[task.name], task.loss_weight)
 
 
 def _row_losses(task, key, y, y_pred, sample_weight):

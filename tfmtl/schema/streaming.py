@@ -39,7 +39,11 @@ def infer_schema_streaming(
     categorical column whose distinct values pass `COUNT_LIMIT` times
     `max_vocabulary` stops being counted and is hashed into
     `max_vocabulary` bins (as `infer_schema` hashes one with more than
-    `max_vocabulary` values). `schema.report` is made from the first chunk.
+    `max_vocabulary` values; the one difference: with `min_frequency > 1`,
+    `infer_schema` could still keep a vocabulary of that column's frequent
+    values). An integer column with blanks in a later chunk is dense, as
+    on the whole frame (pandas reads it as floats). `schema.report` is
+    made from the first chunk.
 
     Args:
         chunks: an iterable of `pandas.DataFrame` with the same columns,
@@ -89,8 +93,12 @@ class _Stats:
                     else "dense" if column in dense else _guess_kind(chunk[column], separator))
             dtype = ("int64" if kind == "sparse" and pd.api.types.is_integer_dtype(
                 chunk[column].dtype) else "string")
-            self.features[column] = {"kind": kind, "dtype": dtype, "counts": pd.Series(dtype="int64"),
-                                     "hashed": False, "n": 0, "mean": 0.0, "m2": 0.0}
+            self.features[column] = {
+                "kind": kind, "dtype": dtype, "counts": pd.Series(dtype="int64"),
+                "hashed": False, "n": 0, "mean": 0.0, "m2": 0.0,
+                # An integer column guessed categorical whose later chunks hold blanks (read as
+                # floats) is dense on the whole frame: its moments are kept in case.
+                "guessed_int": dtype == "int64" and column not in categorical, "blanks": False}
         self.tasks = {name: {"binary": True, "sum": 0.0, "weight": 0.0} for name in labels}
 
     def add(self, chunk):
@@ -98,7 +106,11 @@ class _Stats:
             values = chunk[column]
             if state["kind"] == "dense":
                 self._moments(state, column, values)
-            elif not state["hashed"]:
+                continue
+            if state["guessed_int"]:
+                state["blanks"] |= not pd.api.types.is_integer_dtype(values.dtype)
+                self._moments(state, column, values)
+            if not state["hashed"]:
                 if state["kind"] == "sequence":
                     tokens = values.map(lambda v: _tokens(v, self.separator)).explode().dropna()
                     values = tokens.astype(str)
@@ -154,7 +166,7 @@ class _Stats:
         features = []
         for column, state in self.features.items():
             name = str(column)
-            if state["kind"] == "dense":
+            if state["kind"] == "dense" or state["blanks"]:
                 mean = state["mean"] if state["n"] else 0.0
                 variance = state["m2"] / state["n"] if state["n"] else 1.0
                 features.append(DenseFeature(name, mean=mean, variance=variance))
