@@ -1,12 +1,12 @@
 """Training on several devices or hosts with TensorFlow's own engine, `tf.distribute`.
 
-Build and compile the model inside the strategy's scope, then train with
-`tfmtl.fit` as usual: it reads the strategy from the model.
+Build the model inside the strategy's scope, then train with `tfmtl.fit`
+as usual: it reads the strategy from the model::
 
->>> strategy = tfmtl.distribute.strategy("multi-worker")   # reads TF_CONFIG
->>> with strategy.scope():
-...     model = zoo.build("mmoe", schema, tasks)
->>> tfmtl.fit(model, frame, batch_size=4096)                # the global batch
+    strategy = tfmtl.distribute.strategy("multi-worker")   # reads TF_CONFIG
+    with strategy.scope():
+        model = zoo.build("mmoe", schema, tasks)
+    tfmtl.fit(model, frame, batch_size=4096)                # the global batch
 
 - `MirroredStrategy` (several GPUs on one host): `tfmtl.fit` is Keras'
   `model.fit`, which supports it.
