@@ -174,7 +174,11 @@ def main():
     args = parser.parse_args()
     tmp = os.path.join(args.out or "/tmp", "scale_raw")
     os.makedirs(tmp, exist_ok=True)
-    payload, lines = {}, ["# Beyond one machine (bench/scale.py)\n"]
+    payload = {}
+    saved = os.path.join(args.out or "", "scale.json")
+    if args.out and os.path.exists(saved):  # the part not run now keeps its last figures
+        with open(saved) as f:
+            payload = json.load(f)
     if "workers" in args.parts:
         runs = []
         for r in range(args.rounds):
@@ -183,17 +187,8 @@ def main():
                                  round=r + 1))
                 print(runs[-1], flush=True)
         payload["workers"] = runs
-        lines += [f"## 1 against 2 local workers ({args.rows} rows, MMoE peers size, global "
-                  f"batch {args.batch_size}, samples/s of epoch {args.epochs})\n",
-                  "| round | workers | samples/s | ratio to 1 worker | peak RSS per worker (MiB) |",
-                  "|---|---|---|---|---|"]
-        for r in range(1, args.rounds + 1):
-            one = next(x for x in runs if x["round"] == r and x["workers"] == 1)
-            for x in (x for x in runs if x["round"] == r):
-                lines.append(f"| {r} | {x['workers']} | {x['samples_per_s']:.0f} | "
-                             f"{x['samples_per_s'] / one['samples_per_s']:.2f} | "
-                             f"{', '.join(f'{m:.0f}' for m in x['peak_rss_mib'])} |")
-        lines.append("")
+        payload["workers_setting"] = {"rows": args.rows, "epochs": args.epochs,
+                                      "batch_size": args.batch_size}
     if "stream" in args.parts:
         needed = args.times * args.limit_gib * (1 << 30)
         files = int(-(-needed // (args.file_rows * BYTES_PER_ROW)))
@@ -216,28 +211,52 @@ def main():
         result.update(decoded_gib=decoded, on_disk_gib=on_disk, limit_gib=args.limit_gib,
                       make_seconds=made)
         payload["stream"] = result
-        lines += [
-            f"## Streaming {result['files']} parquet files under a {args.limit_gib:g} GiB "
-            "address-space limit\n",
-            f"- data: {result['rows_in_files']:,} rows x {CATEGORICAL + DENSE + 2} columns of 8 "
-            f"bytes = {decoded:.1f} GiB decoded ({decoded / args.limit_gib:.1f}x the limit), "
-            f"{on_disk:.1f} GiB on disk",
-            f"- schema pass (`parquet_schema`): {result['rows_schema']:,} rows in "
-            f"{result['schema_seconds']:.0f} s; hashed columns: {', '.join(result['hashed'])}",
-            f"- batch pass (`parquet_dataset`, batch 8192, targets made): "
-            f"{result['rows_seen']:,} rows seen in {result['stream_seconds']:.0f} s "
-            f"({result['rows_seen'] / result['stream_seconds']:,.0f} rows/s); rows seen "
-            f"{'equal' if result['rows_seen'] == result['rows_in_files'] else 'DIFFER FROM'} "
-            "the rows in the files",
-            f"- peak RSS {result['peak_rss_mib']:.0f} MiB (after the schema pass "
-            f"{result['peak_rss_mib_after_schema']:.0f} MiB)\n"]
+    lines = ["# Beyond one machine (bench/scale.py)\n"]
+    if "workers" in payload:
+        lines += workers_table(payload["workers"], payload["workers_setting"])
+    if "stream" in payload:
+        lines += stream_lines(payload["stream"])
     text = "\n".join(lines)
     print(text)
     if args.out:
         with open(os.path.join(args.out, "scale.md"), "w") as f:
             f.write(text)
-        with open(os.path.join(args.out, "scale.json"), "w") as f:
+        with open(saved, "w") as f:
             json.dump(payload, f, indent=1)
+
+
+def workers_table(runs, setting):
+    rounds = sorted({x["round"] for x in runs})
+    lines = [f"## 1 against 2 local workers ({setting['rows']} rows, MMoE peers size, global "
+             f"batch {setting['batch_size']}, samples/s of epoch {setting['epochs']})\n",
+             "| round | workers | samples/s | ratio to 1 worker | peak RSS per worker (MiB) |",
+             "|---|---|---|---|---|"]
+    for r in rounds:
+        one = next(x for x in runs if x["round"] == r and x["workers"] == 1)
+        for x in (x for x in runs if x["round"] == r):
+            lines.append(f"| {r} | {x['workers']} | {x['samples_per_s']:.0f} | "
+                         f"{x['samples_per_s'] / one['samples_per_s']:.2f} | "
+                         f"{', '.join(f'{m:.0f}' for m in x['peak_rss_mib'])} |")
+    return lines + [""]
+
+
+def stream_lines(result):
+    decoded, limit = result["decoded_gib"], result["limit_gib"]
+    return [
+        f"## Streaming {result['files']} parquet files under a {limit:g} GiB "
+        "address-space limit\n",
+        f"- data: {result['rows_in_files']:,} rows x {CATEGORICAL + DENSE + 2} columns of 8 "
+        f"bytes = {decoded:.1f} GiB decoded ({decoded / limit:.1f}x the limit), "
+        f"{result['on_disk_gib']:.1f} GiB on disk",
+        f"- schema pass (`parquet_schema`): {result['rows_schema']:,} rows in "
+        f"{result['schema_seconds']:.0f} s; hashed columns: {', '.join(result['hashed'])}",
+        f"- batch pass (`parquet_dataset`, batch 8192, targets made): "
+        f"{result['rows_seen']:,} rows seen in {result['stream_seconds']:.0f} s "
+        f"({result['rows_seen'] / result['stream_seconds']:,.0f} rows/s); rows seen "
+        f"{'equal' if result['rows_seen'] == result['rows_in_files'] else 'DIFFER FROM'} "
+        "the rows in the files",
+        f"- peak RSS {result['peak_rss_mib']:.0f} MiB (after the schema pass "
+        f"{result['peak_rss_mib_after_schema']:.0f} MiB)\n"]
 
 
 if __name__ == "__main__":

@@ -150,12 +150,9 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
 
-    def mean(values):
-        return {k: distribution.reduce("MEAN", v, axis=None) for k, v in values.items()}
-
     @tf.function(reduce_retracing=True)
     def train(batch):
-        return mean(distribution.run(model.train_step, args=(batch,)))
+        return distribution.run(model.train_step, args=(batch,))
 
     test = _test_function(model)
     validation_data = (None if validation is None
@@ -182,7 +179,10 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
         trained = 0
         for step, batch in enumerate(dataset):
             callbacks.on_train_batch_begin(step)
-            logs = {k: float(v) for k, v in train(batch).items()}
+            # The progress bar's running values are this worker's first replica's (no
+            # collective op per step); the epoch's logs below are over every row.
+            logs = {k: float(distribution.experimental_local_results(v)[0])
+                    for k, v in train(batch).items()}
             callbacks.on_train_batch_end(step, logs)
             trained += 1
             if model.stop_training:

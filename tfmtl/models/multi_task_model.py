@@ -327,9 +327,8 @@ def per_sample_loss(tasks, keys, y, y_pred, sample_weight, weights=None):
 
     `l_t` is the log loss (binary) or squared error of task `t` on row `r`,
     `m_rt` its sample weight (mask, facet weight), `w_t` its loss weight (`weights` by
-    output key, else the task's).
-    Under data parallelism the batch is the global one: the count is summed
-    across replicas and each replica adds its rows' share.
+    output key, else the task's). Under data parallelism the batch is the global one: the
+    count is summed across replicas and each replica adds its rows' share.
     """
     total, count = 0.0, 0.0
     for task in tasks:
@@ -341,13 +340,14 @@ def per_sample_loss(tasks, keys, y, y_pred, sample_weight, weights=None):
 
 def per_task_loss(tasks, keys, y, y_pred, sample_weight, weights=None):
     """`sum_t w_t * sum_r m_rt * l_t(r) / sum_r m_rt`: Keras' `"mean_with_sample_weight"`
-    per task, the sums over the global batch when replicas share it."""
-    total = 0.0
+    per task, the sums over the global batch when replicas share it (one all-reduce of every
+    task's weight sum)."""
+    sums, counts = [], []
     for task in tasks:
         rows, weight = _row_losses(task, keys[task.name], y, y_pred, sample_weight)
-        total += _weight(task, keys, weights) * tf.math.divide_no_nan(
-            tf.reduce_sum(weight * rows), _global_sum(tf.reduce_sum(weight)))
-    return total
+        sums.append(_weight(task, keys, weights) * tf.reduce_sum(weight * rows))
+        counts.append(tf.reduce_sum(weight))
+    return tf.reduce_sum(tf.math.divide_no_nan(tf.stack(sums), _global_sum(tf.stack(counts))))
 
 
 def _weight(task, keys, weights):
