@@ -146,13 +146,29 @@ def parquet_dataset(
         if shuffle:
             order = [order[i] for i in rng.permutation(len(order))]
         for frame in _frames(names, files, order, columns, chunk_rows, keep, seed):
-            yield from to_dataset(frame, schema, targets, batch_size=len(frame),
-                                  shuffle=shuffle, seed=int(rng.integers(1 << 31)))
+            # NumPy only: a tf.data pipeline made per chunk would add its functions to the
+            # process's function library for good (memory that grows with the data).
+            yield _chunk_arrays(frame, schema, targets, rng if shuffle else None)
 
     dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature)
     batches = -(-rows // batch_size)
     dataset = dataset.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _chunk_arrays(frame, schema, targets, rng):
+    """One chunk as `to_dataset` gives it, checked and converted, rows shuffled by `rng`."""
+    if targets is None:
+        columns = columns_of(frame)
+        check_columns(columns, schema)
+        parts = (features_from(columns, schema),)
+    else:
+        x, y, weights = prepare_arrays(frame, None, None, schema, targets)
+        parts = tuple(part for part in (x, y, weights) if part is not None)
+    if rng is not None:
+        order = rng.permutation(len(frame))
+        parts = tuple({k: np.asarray(v)[order] for k, v in part.items()} for part in parts)
+    return parts[0] if len(parts) == 1 else parts
 
 
 def parquet_chunks(path, columns=None, chunk_rows=262_144, split=None, seed=None):
