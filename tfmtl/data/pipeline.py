@@ -29,18 +29,10 @@ def to_dataset(frame, schema, targets=None, batch_size=1024, shuffle=True, seed=
         shuffle: bool. Defaults to `True`.
         seed: int or `None`. Shuffle seed.
     """
-    if targets is None:
-        columns = columns_of(frame)
-        check_columns(columns, schema)
-        parts = ({k: tf.constant(v) for k, v in features_from(columns, schema).items()},)
-    else:
-        if not isinstance(targets, Targets):
-            targets = Targets(targets)
-        x, y, weights = prepare_arrays(frame, None, None, schema, targets)
-        parts = tuple(
-            {k: tf.constant(v) for k, v in part.items()}
-            for part in (x, y, weights) if part is not None
-        )
+    if targets is not None and not isinstance(targets, Targets):
+        targets = Targets(targets)
+    parts = tuple({k: tf.constant(v) for k, v in part.items()}
+                  for part in _arrays(frame, schema, targets))
     rows = len(next(iter(parts[0].values())))
     indices = tf.data.Dataset.range(rows)
     if shuffle:
@@ -156,15 +148,19 @@ def parquet_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _chunk_arrays(frame, schema, targets, rng):
-    """One chunk as `to_dataset` gives it, checked and converted, rows shuffled by `rng`."""
+def _arrays(frame, schema, targets):
+    """`(x,)` or `(x, y[, weights])` of NumPy arrays from a frame, checked."""
     if targets is None:
         columns = columns_of(frame)
         check_columns(columns, schema)
-        parts = (features_from(columns, schema),)
-    else:
-        x, y, weights = prepare_arrays(frame, None, None, schema, targets)
-        parts = tuple(part for part in (x, y, weights) if part is not None)
+        return (features_from(columns, schema),)
+    x, y, weights = prepare_arrays(frame, None, None, schema, targets)
+    return tuple(part for part in (x, y, weights) if part is not None)
+
+
+def _chunk_arrays(frame, schema, targets, rng):
+    """One chunk as `to_dataset` gives it, checked and converted, rows shuffled by `rng`."""
+    parts = _arrays(frame, schema, targets)
     if rng is not None:
         order = rng.permutation(len(frame))
         parts = tuple({k: np.asarray(v)[order] for k, v in part.items()} for part in parts)
