@@ -25,10 +25,14 @@ most 20 epochs); seeds 0-4. One more row, ours: MFH with the "lessons
 learned" sharing of Sec. 5.1.4 (a group's tasks also train on the rows of
 less active groups).
 
-    python bench/mfh.py [--seeds 0,1,2,3,4] [--switchers MMoE,PLE] [--out DIR]
+    python bench/mfh.py [--seeds 0,1,2,3,4] [--switchers MMoE,PLE] [--out DIR] [--resume]
+
+`--resume` keeps the seeds already in `--out`'s mfh.json (same switchers and models) and runs
+the others, so seeds can be added in several runs.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -181,6 +185,8 @@ def main():
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--cache")
     parser.add_argument("--out", help="a directory for mfh.md, mfh.csv and mfh.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the seeds already in --out's mfh.json and run only the others")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     switchers, models = args.switchers.split(","), args.models.split(",")
@@ -189,7 +195,12 @@ def main():
         raise SystemExit(f"unknown {bad}: switchers {list(TREE_SWITCHERS)}, models {list(MODELS)}")
     frame, shares = movielens(args.cache)
     started, results = time.time(), []
+    done = set()
+    if args.resume:
+        results, done = earlier_results(args.out, switchers, models)
     for seed in seeds:
+        if seed in done:
+            continue
         parts = split(frame, (0.8, 0.1, 0.1), seed=seed)
         schema = schema_of(parts[0])
         for switcher in switchers:
@@ -203,12 +214,26 @@ def main():
         report(results, seeds[:seeds.index(seed) + 1], shares, started, args.out)
 
 
+def earlier_results(out, switchers, models):
+    """`--resume`: the rows of `out`'s mfh.json and the seeds they hold in full."""
+    path = os.path.join(out or ".", "mfh.json")
+    if not os.path.exists(path):
+        return [], set()
+    with open(path) as f:
+        earlier = json.load(f)["results"]
+    runs = {(r["seed"], r["switcher"], r["model"]) for r in earlier}
+    done = {s for s, _, _ in runs
+            if all((s, w, m) in runs for w in switchers for m in models)}
+    print(f"resuming: {path} holds seeds {sorted(done)}", flush=True)
+    return [r for r in earlier if r["seed"] in done], done
+
+
 def report(results, seeds, shares, started, out):
     table = pd.DataFrame(results)
     rows = {g: int(table[f"{g}_rows"].mean()) for g in GROUPS}
     text = (
         f"# MFH Table 6 on MovieLens-100K\n\nSeeds {seeds} (split, initialisation and "
-        f"shuffling); total {time.time() - started:.0f} s. Users per group: "
+        f"shuffling); training time {table.seconds.sum():.0f} s over all runs. Users per group: "
         + ", ".join(f"{g} {shares[g]:.2f}% (paper, ML-20M: {PAPER_USER_SHARES[g]:.2f}%)"
                     for g in GROUPS)
         + "; test rows per group: " + ", ".join(f"{g} {n}" for g, n in rows.items())
