@@ -79,7 +79,8 @@ def test_train_a_parquet_file_end_to_end(parquet, tmp_path):
     path, _ = parquet
     result = run("train", "--model", "mmoe", "--data", str(path), "--labels", "click,score",
                  "--epochs", "4", "--batch-size", "64", "--set", "num_experts=2", "--set", "expert_units=[16]",
-                 "--export", str(tmp_path / "served"), "--save", str(tmp_path / "m.keras"))
+                 "--export", str(tmp_path / "served"), "--save", str(tmp_path / "m.keras"),
+                 "--jit-compile")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "Test metrics (300 held-out rows" in out
@@ -88,7 +89,11 @@ def test_train_a_parquet_file_end_to_end(parquet, tmp_path):
     assert table[("click", "binary", "auc")] > 0.8
     assert ("score", "regression", "mse") in table
     assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
-    assert os.path.exists(tmp_path / "m.keras")
+    import keras
+
+    import tfmtl  # noqa: F401  (registers the model's classes)
+
+    assert keras.saving.load_model(tmp_path / "m.keras").jit_compile  # trained with XLA steps
 
 
 def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):

@@ -52,6 +52,8 @@ def _parser():
                        help="'epoch' (default) or a number of steps between checkpoints")
     train.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--jit-compile", action="store_true",
+                       help="XLA-compiled steps, the lookups in the input pipeline")
     train.add_argument("--strategy", default="default",
                        choices=("default", "mirrored", "multi-worker"),
                        help="tf.distribute strategy: every local GPU (mirrored) or the cluster "
@@ -337,7 +339,8 @@ def _train(args):
     tfmtl.fit(model, train, validation=valid, epochs=args.epochs, batch_size=args.batch_size,
               patience=args.patience, learning_rate=args.learning_rate, seed=args.seed,
               verbose=0 if args.quiet else 1, checkpoint_dir=args.checkpoint_dir,
-              checkpoint_every=every, tensorboard=args.tensorboard)
+              checkpoint_every=every, tensorboard=args.tensorboard,
+              jit_compile=True if args.jit_compile else None)
     elapsed = time.time() - started
     results = model.evaluate(test if streams else model.dataset(test, 8192, shuffle=False),
                              verbose=0, return_dict=True)

@@ -30,6 +30,7 @@ def fit(
     checkpoint_every="epoch",
     callbacks=(),
     validation_batch_size=8192,
+    jit_compile=None,
 ):
     """Trains a tfmtl model with early stopping and returns Keras' `History`.
 
@@ -69,6 +70,9 @@ def fit(
         checkpoint_every: `"epoch"` (default) or a number of steps.
         callbacks: more Keras callbacks.
         validation_batch_size: int. Defaults to `8192`.
+        jit_compile: `True` compiles the steps with XLA, the lookups moved
+            into the input pipeline (see `MultiTaskModel.compile`); `None`
+            (default) keeps a compiled model's setting.
 
     Returns:
         The `History`, with `best_epoch` (0-based) and `stopped_early` set.
@@ -90,9 +94,13 @@ def fit(
         report.shown = True
     distribution = model.distribute_strategy
     multi_worker = distribute.is_multi_worker(distribution)
-    if not model.compiled or optimizer is not None or learning_rate is not None:
+    if (not model.compiled or optimizer is not None or learning_rate is not None
+            or jit_compile is not None):
+        if jit_compile is None:
+            jit_compile = model.jit_compile if model.compiled else "auto"
         with distribution.scope():  # the optimizer's variables mirrored like the model's
-            model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3))
+            model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3),
+                          jit_compile=jit_compile)
     replicas = distribution.num_replicas_in_sync
     if not multi_worker and replicas > 1 and batch_size % replicas:
         # Keras builds the model from the replicas' mean first batch, which fails unless the

@@ -61,7 +61,9 @@ def raw_inputs(schema):
 
 def lookup(schema, inputs):
     """Table indices of every categorical field (shared by all tables)."""
-    return FeatureLookup(schema, name="lookup")(inputs) if schema.fields else None
+    if not schema.fields:
+        return None
+    return FeatureLookup(schema, name="lookup")({f.name: inputs[f.name] for f in schema.fields})
 
 
 def embed(schema, indices, embedding_dim, name="embedding", embedding_l2=0.0):
@@ -86,7 +88,8 @@ def numeric(schema, inputs):
     """`(batch, dense)` normalised numbers, or `None` without dense features."""
     if not schema.dense:
         return None
-    return _masked(NumericFeatures(schema, name="numeric")(inputs), schema.dense_names)
+    dense = {n: inputs[n] for n in schema.dense_names}
+    return _masked(NumericFeatures(schema, name="numeric")(dense), schema.dense_names)
 
 
 def flatten(fields, dense):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfmtl.data.arrays import check_columns, columns_of, features_from
 from tfmtl.data.targets import (Targets, clear_data_errors, features_dataset, prepare_arrays,
                                 prepare_dataset, raise_data_error)
+from tfmtl.models.encoded import is_encoded
 from tfmtl.schema.names import internal_names
 from tfmtl.schema.schema import MODEL_SCHEMA, Schema
 from tfmtl.schema.task import Task
@@ -115,6 +116,7 @@ class MultiTaskModel(keras.Model):
         self.loss_normalization = loss_normalization
         self._default_loss = False
         self._weights = {}
+        self._encoder = None
         self.output_keys = internal_names([t.name for t in self.tasks], "Task names")
         missing = [t.name for t in self.tasks if self.output_keys[t.name] not in self.output_names]
         if missing:
@@ -164,7 +166,23 @@ class MultiTaskModel(keras.Model):
         return [t for t in self.tasks if t.loss_weight > 0]
 
     def compile(self, optimizer="adam", loss=None, loss_weights=None, metrics=None,
-                weighted_metrics=None, **kwargs):
+                weighted_metrics=None, jit_compile="auto", **kwargs):
+        """Keras' `compile`, with the tasks' losses, weights and metrics by default.
+
+        `jit_compile=True` compiles the training, evaluation and prediction
+        steps with XLA: the string and integer lookups, which XLA cannot
+        compile, then run in the input pipeline (`fit`, `evaluate` and
+        `predict` encode their data: in-memory data once, a dataset batch
+        by batch) and each step runs the numeric rest of the model
+        (`tfmtl.models.encoded.Encoder`). `model(x)` on raw values and the
+        exported SavedModel keep the lookups inside. `"auto"` (default) and
+        `False` leave the lookups in the model and the steps uncompiled.
+        """
+        self._encoder = None
+        if jit_compile is True and self.schema is not None and self.schema.fields:
+            from tfmtl.models.encoded import Encoder
+
+            self._encoder = Encoder(self)
         self._default_loss = loss is None
         if loss is None:
             self._require_tasks("compile() without `loss`")
@@ -177,7 +195,22 @@ class MultiTaskModel(keras.Model):
         if metrics is None and weighted_metrics is None and self.tasks:
             weighted_metrics = default_metrics(self.tasks, self.output_keys)
         super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                        metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+                        metrics=metrics, weighted_metrics=weighted_metrics,
+                        jit_compile=False if self._encoder else jit_compile, **kwargs)
+        if self._encoder:
+            # Keras refuses XLA for a model holding lookup layers; the steps run
+            # only the numeric part, which XLA compiles.
+            self._jit_compile = True
+            self._compile_config.config["jit_compile"] = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if is_encoded(inputs):  # looked-up ids (`jit_compile=True`): the numeric part only
+            if self._encoder is None:
+                from tfmtl.models.encoded import Encoder
+
+                self._encoder = Encoder(self)
+            return self._encoder(inputs, training=kwargs.get("training"))
+        return super().__call__(inputs, *args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Keras' loss, made exact for the default losses under data parallelism.
@@ -254,11 +287,13 @@ class MultiTaskModel(keras.Model):
         """Scores by task name: `{task: (rows, 1)}`, from a frame, dict of columns or dataset."""
         if self.schema is not None:
             if isinstance(x, tf.data.Dataset):
-                x = features_dataset(x, self.schema)
-            elif isinstance(x, (pd.DataFrame, dict)) and not _has_tensors(x):
+                x = self._encoded(features_dataset(x, self.schema))
+            elif _has_tensors(x):
+                x = self._encoded(x)
+            elif isinstance(x, (pd.DataFrame, dict)) and not is_encoded(x):
                 columns = columns_of(x)
                 check_columns(columns, self.schema)
-                x = features_from(columns, self.schema)
+                x = self._encoded(features_from(columns, self.schema))
         outputs = super().predict(x, *args, **kwargs)
         if not self.tasks or not isinstance(outputs, dict):
             return outputs
@@ -287,10 +322,23 @@ class MultiTaskModel(keras.Model):
             if y is not None or sample_weight is not None:
                 raise ValueError("With a dataset, give labels and weights inside it, not as "
                                  "`y` / `sample_weight`.")
-            return prepare_dataset(x, self.schema, self.targets), None, None
-        if not isinstance(x, (pd.DataFrame, dict)) or _has_tensors(x):
+            return self._encoded(prepare_dataset(x, self.schema, self.targets)), None, None
+        if _has_tensors(x):
+            return self._encoded(x), y, sample_weight
+        if not isinstance(x, (pd.DataFrame, dict)) or is_encoded(x):
             return x, y, sample_weight
-        return prepare_arrays(x, y, sample_weight, self.schema, self.targets)
+        x, y, sample_weight = prepare_arrays(x, y, sample_weight, self.schema, self.targets)
+        return self._encoded(x), y, sample_weight
+
+    def _encoded(self, x):
+        """`x` (features, or a dataset of `(x, ...)`) with the lookups done, under `jit_compile=True`."""
+        if self._encoder is None:
+            return x
+        if isinstance(x, tf.data.Dataset):
+            return self._encoder.encode_dataset(x)
+        if _has_tensors(x):
+            return self._encoder.encode(x)
+        return self._encoder.encode_arrays(x)
 
     def dataset(self, frame, batch_size=1024, shuffle=True, seed=None, labels=True):
         """`tfmtl.data.to_dataset` of `frame` with this model's schema and targets."""
