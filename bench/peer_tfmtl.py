@@ -7,7 +7,11 @@ test quality after each epoch, inference through `model.predict` and through
 the exported SavedModel's signature at batch 4096, batch-1 latency of that
 signature (the lookups of raw values included: the peers take ready ids).
 `--optimizer lazy_adam` trains with `tfmtl.optimizers.LazyAdam` (row-sparse
-updates of the embedding tables), `adam` with Keras's Adam.
+updates of the embedding tables), `adam` with Keras's Adam. `--jit` compiles
+with `jit_compile=True`: the lookups run once per `fit` call over the whole
+frame before the steps (outside the protocol's timed window, which starts
+after 20 steps), each step is XLA-compiled; `train_sps_end_to_end` times the
+whole `fit` call, lookups included, for every runner.
 
 Run through `bench/peers.py`; by hand:
 
@@ -60,7 +64,7 @@ def run_one(a):
     name = {"sharedbottom": "shared_bottom"}.get(a.model, a.model)
     model = zoo.build(name, schema, tasks, **zoo.preset(name, "peers"))
     model.compile(optimizer=LazyAdam(C.LR) if a.optimizer == "lazy_adam"
-                  else keras.optimizers.Adam(C.LR))
+                  else keras.optimizers.Adam(C.LR), jit_compile=True if a.jit else "auto")
 
     class StepTimer(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -71,11 +75,13 @@ def run_one(a):
             self.ended = time.perf_counter()
 
     timed_rows = len(y_train) - C.WARMUP_STEPS * C.BATCH
-    train_sps, quality, infer_sps, signature_sps = [], {}, [], []
+    train_sps, quality, infer_sps, signature_sps, whole = [], {}, [], [], []
     for epoch in range(1, a.epochs + 1):
         timer = StepTimer()
+        started = time.perf_counter()
         model.fit(train, batch_size=C.BATCH, epochs=1, shuffle=True, verbose=0,
                   callbacks=[timer])
+        whole.append(len(y_train) / (time.perf_counter() - started))
         train_sps.append(timed_rows / (timer.ended - timer.started))
         out = model.predict(test, batch_size=C.INFER_BATCH, verbose=0)
         predicted = np.concatenate([np.asarray(out[n]).reshape(-1, 1) for n in names], axis=1)
@@ -104,10 +110,14 @@ def run_one(a):
     one = batch(slice(0, 1))
     latency = {"saved_model_signature": C.latency(lambda: signature(**one))}
     return dict(
-        peer=f"tfmtl_{a.optimizer}", tasks=names, task_types=kinds,
+        peer=f"tfmtl_{a.optimizer}" + ("_xla" if a.jit else ""), tasks=names, task_types=kinds,
         params=int(model.count_params()), optimizer=a.optimizer,
         train_sps=C.summary(train_sps),
         train_sps_note="model.fit(frame), each epoch without its first 20 steps",
+        train_sps_end_to_end=C.summary(whole),
+        train_sps_end_to_end_note="the whole model.fit(frame) call (checks, lookups under "
+                                  "--jit, tracing and compiling in epoch 1)",
+        jit_compile=bool(model.jit_compile),
         infer_sps=C.summary(signature_sps),
         infer_sps_note="the exported SavedModel's signature, batch 4096, over the test set",
         infer_sps_predict=C.summary(infer_sps),
@@ -125,6 +135,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--infer-repeats", type=int, default=3)
     parser.add_argument("--optimizer", choices=("adam", "lazy_adam"), default="lazy_adam")
+    parser.add_argument("--jit", action="store_true", help="compile(jit_compile=True)")
     parser.add_argument("--out")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -135,10 +146,11 @@ def main():
     if a.one:
         C.child_main(run_one, a)
     else:
-        C.drive(os.path.abspath(__file__), f"tfmtl_{a.optimizer}", a.data.split(","),
-                a.models.split(","), os.path.abspath(a.out),
+        C.drive(os.path.abspath(__file__), f"tfmtl_{a.optimizer}" + ("_xla" if a.jit else ""),
+                a.data.split(","), a.models.split(","), os.path.abspath(a.out),
                 ["--epochs", str(a.epochs), "--infer-repeats", str(a.infer_repeats),
-                 "--optimizer", a.optimizer, "--peers", os.path.abspath(a.peers)], a.append)
+                 "--optimizer", a.optimizer, "--peers", os.path.abspath(a.peers)]
+                + (["--jit"] if a.jit else []), a.append)
 
 
 if __name__ == "__main__":
