@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfmtl.data.arrays import check_columns, columns_of, features_from
 from tfmtl.data.targets import (Targets, clear_data_errors, features_dataset, prepare_arrays,
                                 prepare_dataset, raise_data_error)
-from tfmtl.models.encoded import is_encoded
+from tfmtl.models.encoded import Encoder, is_encoded
 from tfmtl.schema.names import internal_names
 from tfmtl.schema.schema import MODEL_SCHEMA, Schema
 from tfmtl.schema.task import Task
@@ -180,8 +180,6 @@ class MultiTaskModel(keras.Model):
         """
         self._encoder = None
         if jit_compile is True and self.schema is not None and self.schema.fields:
-            from tfmtl.models.encoded import Encoder
-
             self._encoder = Encoder(self)
         self._default_loss = loss is None
         if loss is None:
@@ -206,8 +204,6 @@ class MultiTaskModel(keras.Model):
     def __call__(self, inputs, *args, **kwargs):
         if is_encoded(inputs):  # looked-up ids (`jit_compile=True`): the numeric part only
             if self._encoder is None:
-                from tfmtl.models.encoded import Encoder
-
                 self._encoder = Encoder(self)
             return self._encoder(inputs, training=kwargs.get("training"))
         return super().__call__(inputs, *args, **kwargs)
@@ -335,6 +331,9 @@ class MultiTaskModel(keras.Model):
         if self._encoder is None:
             return x
         if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if is_encoded(spec[0] if isinstance(spec, tuple) else spec):
+                return x  # prepared already (`tfmtl.fit` prepares, then calls `fit`)
             return self._encoder.encode_dataset(x)
         if _has_tensors(x):
             return self._encoder.encode(x)
