@@ -102,10 +102,13 @@ class Encoder:
                 parts[n].append(ids[n].numpy())
         columns = []
         for n in self.fields:
+            if not parts[n]:  # no rows
+                columns.append(np.zeros((0,), "int32"))
+                continue
             width = max(p.shape[1:] for p in parts[n])
             columns.append(np.concatenate(
                 [np.pad(p, [(0, 0)] + [(0, w - s) for w, s in zip(width, p.shape[1:])])
-                 for p in parts[n]]) if parts[n] else np.zeros((0,), "int32"))
+                 for p in parts[n]]))
         columns += [np.asarray(features[n]) for n in self.passed]
         return {ENCODED: tuple(columns)}
 
