@@ -194,7 +194,7 @@ def main():
     if bad:
         raise SystemExit(f"unknown {bad}: switchers {list(TREE_SWITCHERS)}, models {list(MODELS)}")
     frame, shares = movielens(args.cache)
-    started, results = time.time(), []
+    results = []
     done = set()
     if args.resume:
         results, done = earlier_results(args.out, switchers, models)
@@ -211,7 +211,7 @@ def main():
                     f"{g} {row[f'{g}_auc']:.4f}/{row[f'{g}_mse']:.4f}" for g in GROUPS)
                     + f" ({row['epochs']} epochs, {row['seconds']:.0f} s)", flush=True)
         # Written after every seed: a run cut short keeps the seeds it finished.
-        report(results, seeds[:seeds.index(seed) + 1], shares, started, args.out)
+        report(results, seeds[:seeds.index(seed) + 1], shares, args.out)
 
 
 def earlier_results(out, switchers, models):
@@ -228,7 +228,7 @@ def earlier_results(out, switchers, models):
     return [r for r in earlier if r["seed"] in done], done
 
 
-def report(results, seeds, shares, started, out):
+def report(results, seeds, shares, out):
     table = pd.DataFrame(results)
     rows = {g: int(table[f"{g}_rows"].mean()) for g in GROUPS}
     text = (

@@ -120,8 +120,8 @@ def _at(by_runner, runner, round_, key):
 def _fmt(key, value):
     if value is None:
         return "-"
-    return {"train": f"{value:,.0f}", "whole": f"{value:,.0f}", "infer": f"{value:,.0f}", "p50": f"{value:.2f}",
-            "rss": f"{value:,.0f}", "auc": f"{value:.4f}"}[key]
+    return {"train": f"{value:,.0f}", "whole": f"{value:,.0f}", "infer": f"{value:,.0f}",
+            "p50": f"{value:.2f}", "rss": f"{value:,.0f}", "auc": f"{value:.4f}"}[key]
 
 
 def main():
