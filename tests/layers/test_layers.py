@@ -122,6 +122,62 @@ def test_field_embedding_pools_like_numpy():
     assert len(layer.tables) == 3  # "item" and "history" share one table
 
 
+@pytest.mark.parametrize("units", [(8,), (8, 4), (8, 6, 4)])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_experts_of_any_depth_match_numpy_with_their_gradients(units, batch_norm):
+    """Every depth and the batch-normalised form: outputs against NumPy, and the
+    kernels' gradients against the einsum form of the same experts."""
+    layer = Experts(3, list(units), activation="tanh", batch_norm=batch_norm)
+    layer(X)
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 + (
+        1.0 if "variance" in w.path else 0.0) for w in layer.weights])
+    for norm in layer.norm_layers:  # a positive variance
+        norm.moving_variance.assign(np.abs(norm.moving_variance.numpy()) + 0.5)
+    x = keras.ops.convert_to_tensor(X)
+
+    def reference(x, tf):
+        h = x
+        for i, kernel in enumerate(layer.kernels):
+            h = tf.einsum("bi,eio->beo" if i == 0 else "bei,eio->beo", h, kernel)
+            if batch_norm:
+                norm = layer.norm_layers[i]
+                shape = (-1, 3, units[i])
+                h = ((h - tf.reshape(norm.moving_mean, shape[1:]))
+                     / tf.sqrt(tf.reshape(norm.moving_variance, shape[1:]) + norm.epsilon)
+                     * tf.reshape(norm.gamma, shape[1:]) + tf.reshape(norm.beta, shape[1:]))
+            else:
+                h = h + layer.biases[i]
+            h = tf.tanh(h)
+        return h
+
+    import tensorflow as tf
+
+    weights = [np.asarray(w.numpy()) for w in layer.weights]
+    expected = X
+    for i in range(len(units)):  # NumPy, expert by expert
+        kernel = weights[[w.path for w in layer.weights].index(layer.kernels[i].path)]
+        outs = []
+        for e in range(3):
+            h = (expected[:, e] if i else expected) @ kernel[e]
+            if batch_norm:
+                norm = layer.norm_layers[i]
+                columns = slice(e * units[i], (e + 1) * units[i])
+                h = ((h - norm.moving_mean.numpy()[columns])
+                     / np.sqrt(norm.moving_variance.numpy()[columns] + norm.epsilon)
+                     * norm.gamma.numpy()[columns] + norm.beta.numpy()[columns])
+            else:
+                h = h + layer.biases[i].numpy()[e]
+            outs.append(np.tanh(h))
+        expected = np.stack(outs, axis=1)
+    np.testing.assert_allclose(layer(x, training=False).numpy(), expected, atol=1e-5)
+    with tf.GradientTape(persistent=True) as tape:
+        ours = tf.reduce_sum(layer(x, training=False) ** 2)
+        theirs = tf.reduce_sum(reference(x, tf) ** 2)
+    for kernel in layer.kernels:
+        np.testing.assert_allclose(tape.gradient(ours, kernel).numpy(),
+                                   tape.gradient(theirs, kernel).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_experts_start_independent_and_match_numpy():
     layer = Experts(4, [16, 8])
     out = keras.ops.convert_to_numpy(layer(X))
