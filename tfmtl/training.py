@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfmtl import distribute
 from tfmtl.checkpoint import Checkpoints, EpochData
 from tfmtl.models.multi_task_model import FiniteCheck
+from tfmtl.optimizers import Adam
 
 
 def fit(
@@ -99,7 +100,7 @@ def fit(
         if jit_compile is None:
             jit_compile = model.jit_compile if model.compiled else "auto"
         with distribution.scope():  # the optimizer's variables mirrored like the model's
-            model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate or 1e-3),
+            model.compile(optimizer=optimizer or Adam(learning_rate or 1e-3),
                           jit_compile=jit_compile)
     replicas = distribution.num_replicas_in_sync
     if not multi_worker and replicas > 1 and batch_size % replicas:
