@@ -3,8 +3,10 @@
 The configurations of `bench/peers.py` (the peers harness's data and matched
 architecture, batch 1024, 2 threads). For each training path (Keras' Adam,
 `tfmtl.optimizers.Adam` (the default: the same update in one fused kernel),
-`LazyAdam`, that Adam with `jit_compile=True`) and a fixed batch, the median over
-`--steps` calls of one `tf.function` per part:
+`LazyAdam`, that Adam with `jit_compile=True`), all set up in one process
+per config, and a fixed batch, the median over `--steps` calls of one
+`tf.function` per part, the paths and parts measured in turns (rounds of 5
+calls) so that the machine's drift falls on all of them alike:
 
 - input: one batch from the pipeline `fit` runs on the prepared arrays
   (Keras' array adapter, shuffled), lookups excluded;
@@ -55,16 +57,12 @@ def timed(fn, calls, warmup=3):
     return float(np.median(times) * 1e3)
 
 
-def profile(data_name, model_name, path, steps, C):
-    import keras
+def training_data(data_name, model_name, C):
+    """The harness's training rows as a frame (ids int64, numbers float32, labels), and its schema."""
     import numpy as np
     import pandas as pd
-    import tensorflow as tf
 
     import tfmtl
-    import zoo
-    from tfmtl.models.encoded import ENCODED, Encoder
-    from tfmtl import optimizers
 
     data, meta = C.load(data_name)
     y_train, names, kinds = C.tasks(meta, model_name, data["train_y"])
@@ -74,16 +72,26 @@ def profile(data_name, model_name, path, steps, C):
     columns.update({n: y_train[:, k].astype(np.float32) for k, n in enumerate(names)})
     frame = pd.DataFrame(columns)
     schema, tasks = tfmtl.infer_schema(frame, labels=names, kinds=dict(zip(names, kinds)))
+    return frame, schema, tasks
+
+
+def setup(path, frame, schema, tasks, model_name, C):
+    """A model trained one epoch on `path`, its `fit` figure, and one callable per part
+    (`None` when this checkout has no such optimizer)."""
+    import keras
+    import tensorflow as tf
+
+    import zoo
+    from tfmtl import optimizers
+    from tfmtl.models.encoded import ENCODED, Encoder
+
+    jit = path.endswith("_xla")
+    name = {"keras_adam": None, "adam": "Adam", "lazy_adam": "LazyAdam"}[path.removesuffix("_xla")]
+    if name is not None and not hasattr(optimizers, name):
+        return None
+    optimizer = getattr(optimizers, name)(C.LR) if name else keras.optimizers.Adam(C.LR)
     keras.utils.set_random_seed(0)
     model = zoo.build(model_name, schema, tasks, **zoo.preset(model_name, "peers"))
-    jit = path.endswith("_xla")
-    name = path.removesuffix("_xla")
-    if name == "keras_adam":
-        optimizer = keras.optimizers.Adam(C.LR)
-    elif not hasattr(optimizers, {"adam": "Adam", "lazy_adam": "LazyAdam"}[name]):
-        return None  # not in this checkout
-    else:
-        optimizer = getattr(optimizers, {"adam": "Adam", "lazy_adam": "LazyAdam"}[name])(C.LR)
     model.compile(optimizer=optimizer, jit_compile=True if jit else "auto")
 
     # fit: per-step wall time of one epoch after its first 20 steps (as the peers harness).
@@ -97,12 +105,11 @@ def profile(data_name, model_name, path, steps, C):
 
     timer = StepTimer()
     model.fit(frame, batch_size=C.BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
-    timed_steps = len(frame) // C.BATCH - C.WARMUP_STEPS
-    result = {"fit": (timer.ended - timer.started) * 1e3 / timed_steps}
+    fit = (timer.ended - timer.started) * 1e3 / (len(frame) // C.BATCH - C.WARMUP_STEPS)
 
     # The batch: raw features, prepared targets, and what the numeric part takes.
     raw = frame.iloc[:C.BATCH]
-    x, y, weights = model.prepare(raw)
+    _, y, weights = model.prepare(raw)
     encoder = model._encoder or Encoder(model)
     features = {n: tf.constant(raw[n].to_numpy()) for n in schema.names}
     y = {k: tf.constant(v) for k, v in y.items()}
@@ -111,44 +118,66 @@ def profile(data_name, model_name, path, steps, C):
 
     from keras.src.trainers.data_adapters import get_data_adapter
 
-    whole_x, whole_y, whole_w = model.prepare(frame)
-    adapter = get_data_adapter(whole_x, whole_y, whole_w, batch_size=C.BATCH, shuffle=True)
-    batches = iter(adapter.get_tf_dataset())
-    result["input"] = timed(lambda: next(batches), steps)
-
+    adapter = get_data_adapter(*model.prepare(frame), batch_size=C.BATCH, shuffle=True)
+    batches = iter(adapter.get_tf_dataset().repeat())
     lookup = tf.function(lambda f: encoder.lookup({n: f[n] for n in encoder.fields}))
-    result["lookups"] = timed(lambda: lookup(features), steps)
-
     variables = model.trainable_variables
 
     def loss_of(ids):
         predicted = encoder.numeric(list(ids), training=True)
         return model.compute_loss(y=y, y_pred=predicted, sample_weight=weights)
 
-    forward = tf.function(loss_of, jit_compile=jit)
-
     def with_gradients(ids):
         with tf.GradientTape() as tape:
             loss = loss_of(ids)
         return loss, tape.gradient(loss, variables)
 
+    forward = tf.function(loss_of, jit_compile=jit)
     backward = tf.function(with_gradients, jit_compile=jit)
-    result["forward"] = timed(lambda: forward(encoded), steps)
-    result["backward"] = timed(lambda: backward(encoded), steps) - result["forward"]
     # Embedding gradients keep their row-sparse form outside XLA (LazyAdam's path).
-    gradients = (backward(encoded)[1] if jit
-                 else tf.function(with_gradients)(encoded)[1])
+    gradients = (backward if jit else tf.function(with_gradients))(encoded)[1]
     apply = tf.function(lambda: model.optimizer.apply_gradients(zip(gradients, variables)),
                         jit_compile=jit)
-    result["optimizer"] = timed(apply, steps)
-
     # Keras' train function on the same batch, repeated.
     one = ({ENCODED: encoded} if jit else features, y) + (() if weights is None else (weights,))
     repeated = iter(tf.data.Dataset.from_tensors(one).repeat())
-    result["step"] = timed(lambda: model.train_function(repeated), steps)
-    if jit:  # the lookups run once per fit call, in the input pipeline
-        result["lookups_per_step_in_pipeline"] = result.pop("lookups")
-    return result
+    parts = {"input": lambda: next(batches), "lookups": lambda: lookup(features),
+             "forward": lambda: forward(encoded), "forward+backward": lambda: backward(encoded),
+             "optimizer": apply, "step": lambda: model.train_function(repeated)}
+    return fit, parts
+
+
+def profile(data_name, model_name, paths, steps, C):
+    """Every path's parts on one config, measured in turns (path by path, part by part, in
+    rounds of 5 calls) so the machine's drift falls on all of them alike."""
+    import numpy as np
+
+    frame, schema, tasks = training_data(data_name, model_name, C)
+    ready = {}
+    for path in paths:
+        made = setup(path, frame, schema, tasks, model_name, C)
+        if made is not None:
+            ready[path] = made
+    times = {path: {part: [] for part in parts} for path, (_, parts) in ready.items()}
+    for path, (_, parts) in ready.items():  # warm-up: tracing, compiling
+        for call in parts.values():
+            call(), call()
+    for _ in range(max(steps // 5, 1)):
+        for path, (_, parts) in ready.items():
+            for part, call in parts.items():
+                started = time.perf_counter()
+                for _ in range(5):
+                    call()
+                times[path][part].append((time.perf_counter() - started) * 1e3 / 5)
+    results = {}
+    for path, (fit, _) in ready.items():
+        r = {part: float(np.median(t)) for part, t in times[path].items()}
+        r["backward"] = r.pop("forward+backward") - r["forward"]
+        r["fit"] = fit
+        if path.endswith("_xla"):  # the lookups run once per fit call, in the input pipeline
+            r["lookups_per_step_in_pipeline"] = r.pop("lookups")
+        results[path] = r
+    return results
 
 
 def serving(data_name, model_name, calls, C):
@@ -232,7 +261,7 @@ def run_one(args):
     if args.path == "serving":
         result = serving(data_name, model_name, args.calls, C)
     else:
-        result = profile(data_name, model_name, args.path, args.steps, C)
+        result = profile(data_name, model_name, args.path.split(","), args.steps, C)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -258,27 +287,30 @@ def main():
 
     results, started = {}, time.time()
     for config in args.configs.split(","):
-        for path in PATHS + ("serving",):
-            print(f"{config} {path}", flush=True)
+        for part in (",".join(PATHS), "serving"):
+            print(f"{config} {part}", flush=True)
             done = subprocess.run(
-                [sys.executable, __file__, "--peers", args.peers, "--one", config, "--path", path,
+                [sys.executable, __file__, "--peers", args.peers, "--one", config, "--path", part,
                  "--steps", str(args.steps), "--calls", str(args.calls), "--root", args.root],
                 capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode or not lines:
-                raise SystemExit(f"{config} {path} failed:\n{done.stderr[-3000:]}")
+                raise SystemExit(f"{config} {part} failed:\n{done.stderr[-3000:]}")
             result = json.loads(lines[-1][len("RESULT "):])
-            if result is not None:
-                results[f"{config} {path}"] = result
+            if part == "serving":
+                results[f"{config} serving"] = result
+            else:
+                results.update({f"{config} {path}": r for path, r in result.items()})
     commit = subprocess.run(["git", "-C", args.root, "log", "-1", "--format=%h %s"],
                             capture_output=True, text=True).stdout.strip()
     text = ["# Profile: milliseconds per training step (batch 1024) and per batch-1 serving call\n",
             f"tfmtl at `{commit}`. "
             f"`python bench/profile.py --peers ../shared/peers --configs {args.configs} --steps "
-            f"{args.steps} --calls {args.calls}`; each (config, path) in its own process, one "
-            f"after the other ({time.time() - started:.0f} s); medians. Parts are separate "
+            f"{args.steps} --calls {args.calls}`; each config in its own process, its paths' parts "
+            f"measured in turns ({time.time() - started:.0f} s in all); medians. Parts are separate "
             "`tf.function`s on one fixed batch; `step` is Keras' train function on that batch, "
-            "`fit` the wall time per step of a `model.fit` epoch. Under `jit_compile` the "
+            "`fit` the wall time per step of a `model.fit` epoch (each path's epoch in turn, so "
+            "the least comparable figure). Under `jit_compile` the "
             "lookups are done once per `fit` call in the input pipeline (their per-batch cost "
             "shown in brackets).\n",
             "| config | path | input | lookups | forward | backward | optimizer | sum | step | "
