@@ -120,6 +120,21 @@ def test_schedules_warm_up_and_derivation():
     assert architecture.task_experts == {"click": [1, 2], "buy": [2, 0]}
 
 
+def test_each_step_is_traced_once_whatever_the_batch_size():
+    data = frame(400)
+    schema, tasks = tfmtl.infer_schema(data, labels=["click", "buy"])
+    # 250 training rows and 150 validation rows in batches of 100: both end on a short batch.
+    run = Search(schema, tasks, data.iloc[:250], data.iloc[250:], epochs=3, warmup=1, chosen=2,
+                 **SMALL)
+    sizes = [int(tf.shape(b[1]["click"])[0]) for b in run.train_data]
+    assert sizes == [100, 100, 50]
+    for epoch in range(2):
+        run.run_epoch(epoch)
+    assert run._steps["architecture"].experimental_get_tracing_count() == 1
+    assert run._steps[False].experimental_get_tracing_count() == 1
+    assert run._steps[True].experimental_get_tracing_count() == 1
+
+
 @pytest.mark.parametrize("variant", ["w/o INT", "w/o SEL", "hom Expert", "w/o JSD"])
 def test_ablations_search_and_derive(variant):
     run = searcher(variant=variant)

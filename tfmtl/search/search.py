@@ -126,9 +126,13 @@ class Search:
         self.jit_compile = bool(jit_compile)
         self.train_data = self._encoded(
             to_dataset(train, schema, targets, batch_size, shuffle=True, seed=seed))
-        self.valid_batches = iter(self._encoded(
-            to_dataset(valid, schema, targets, valid_batch_size, shuffle=True,
-                       seed=seed + 1).repeat()))
+        valid_data = self._encoded(to_dataset(valid, schema, targets, valid_batch_size,
+                                              shuffle=True, seed=seed + 1)).repeat()
+        self.valid_batches = iter(valid_data)
+        # Each step is traced once, for any batch size: the last, shorter batch of an epoch
+        # (and of the repeated validation split) would otherwise trace it again.
+        self.train_spec = self.train_data.element_spec
+        self.valid_spec = valid_data.element_spec
         self.losses = default_losses(self.tasks, self.net.keys)
         total = sum(t.loss_weight for t in self.tasks)
         self.task_weights = {self.net.keys[t.name]: t.loss_weight / total for t in self.tasks}
@@ -164,16 +168,16 @@ class Search:
     def architecture_step(self, batch):
         """One Adam step of every `alpha` on a validation batch; returns the loss."""
         if "architecture" not in self._steps:
-            @tf.function(jit_compile=self.jit_compile)
-            def step(x, y, w):
+            @tf.function(jit_compile=self.jit_compile, input_signature=[self.valid_spec])
+            def step(batch):
                 with tf.GradientTape() as tape:
-                    loss = self.task_loss(x, y, w)
+                    loss = self.task_loss(*_parts(batch))
                 grads = tape.gradient(loss, self.alphas)
                 self.arch_opt.apply_gradients(zip(grads, self.alphas))
                 return loss
 
             self._steps["architecture"] = step
-        return self._steps["architecture"](*_parts(batch))
+        return self._steps["architecture"](batch)
 
     def weight_step(self, batch, selection):
         """One step of the network weights (and of `beta` with `selection`) on a training batch."""
@@ -181,10 +185,10 @@ class Search:
         if selection not in self._steps:
             trained = self.weights + (self.betas if selection else [])
 
-            @tf.function(jit_compile=self.jit_compile)
-            def step(x, y, w):
+            @tf.function(jit_compile=self.jit_compile, input_signature=[self.train_spec])
+            def step(batch):
                 with tf.GradientTape() as tape:
-                    loss = self.task_loss(x, y, w)
+                    loss = self.task_loss(*_parts(batch))
                     objective = loss
                     if selection and self.use_jsd:
                         objective = loss + self.jsd_scale * jsd_loss(self.betas[0])
@@ -198,7 +202,7 @@ class Search:
                 return loss
 
             self._steps[selection] = step
-        return self._steps[selection](*_parts(batch))
+        return self._steps[selection](batch)
 
     def schedule(self, epoch):
         """Learning rate (cosine), auxiliary skip weight and `w_JSD` of `epoch` (0-based)."""
