@@ -163,27 +163,25 @@ def main():
     parser.add_argument("--ablations", default="movielens",
                         help="data sets on which the ablations are searched too")
     parser.add_argument("--cache")
-    parser.add_argument("--out", help="directory for automtl.md, CSV, JSON and drawings")
+    parser.add_argument("--out", help="directory for automtl_<data>.md, .csv, .json and drawings")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-    sections, raw = [], {}
     for data_name in args.data.split(","):
         variants = ("automtl",) + (ABLATIONS if data_name in args.ablations.split(",") else ())
         frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache)
-        raw[data_name] = searched
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; the search ran once, seed 0)")
-        sections += [table(frame, tasks, searched, title), ""]
+        sections = [table(frame, tasks, searched, title), ""]
         arch = searched["automtl"]["architecture"]
         sections += ["Derived architecture:", "", "```",
                      f"interaction: {arch['interaction']}"]
         sections += [f"expert {i}: {' -> '.join(ops)}" for i, ops in enumerate(arch["experts"])]
         sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
         sections += ["```", ""]
-    report = "\n".join(sections)
-    write_results(args.out, "automtl", report, raw)
+        # One file set per data set, so that a data set run alone keeps the others' results.
+        write_results(args.out, f"automtl_{data_name}", "\n".join(sections), {data_name: searched})
 
 
 if __name__ == "__main__":
