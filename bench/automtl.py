@@ -20,8 +20,8 @@ state them and they are not used here, for any model. Every model: embedding 16,
 [128, 64]; baselines' experts [128, 64] (the paper does not give them):
 Shared-Bottom bottom [128, 64], MMoE 8 experts, CGC and PLE 4 shared + 4
 task-specific experts (PLE 2 levels). Tasks: MovieLens `ok` (rating >= 3)
-and `like` (rating >= 4); synthetic: `ctr_synthetic` `click` and `like`
-(planted shared and task-specific signal).
+and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
+`finish` (planted shared and task-specific signal; 3 experts kept per task).
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
                             [--reuse-search]
