@@ -46,6 +46,7 @@ import pandas as pd  # noqa: E402
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
 from bench.output import write_results  # noqa: E402
+from bench.stats import describe, paired  # noqa: E402
 from tfmtl.data import ctr_synthetic, fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
 from tfmtl.metrics import roc_auc  # noqa: E402
@@ -180,6 +181,13 @@ def table(frame, tasks, searched, title):
             parts.append(f"{c}: AutoMTL {ours:.4f} vs best baseline {top:.4f} "
                          f"({'better' if better else 'not better'})")
         lines += ["", "Against the best baseline (means over seeds): " + "; ".join(parts)]
+        lines += ["", "AutoMTL minus each baseline, paired by seed (mean [95% interval], seeds "
+                  "ahead, sign-flip p; for MTL-Loss, ahead means higher):", ""]
+        ours = frame[frame.model == "automtl"].set_index("seed")
+        for name in baseline:
+            theirs = frame[frame.model == name].set_index("seed")
+            lines.append(f"- {name}: " + "; ".join(
+                f"{c} {describe(paired((ours[c] - theirs[c]).dropna()))}" for c in columns))
     return "\n".join(lines)
 
 
@@ -191,6 +199,8 @@ def main():
                         help="data sets on which the ablations are searched too")
     parser.add_argument("--cache")
     parser.add_argument("--out", help="directory for automtl_<data>.md, .csv, .json and drawings")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite automtl_<data>.md from the CSV and JSON in --out")
     parser.add_argument("--reuse-search", action="store_true",
                         help="retrain from the searches recorded in --out instead of searching")
     args = parser.parse_args()
@@ -199,8 +209,14 @@ def main():
         os.makedirs(args.out, exist_ok=True)
     for data_name in args.data.split(","):
         variants = ("automtl",) + (ABLATIONS if data_name in args.ablations.split(",") else ())
-        frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
-                                           args.reuse_search)
+        if args.report_only:
+            frame = pd.read_csv(os.path.join(args.out, f"automtl_{data_name}.csv"))
+            frame = frame[frame.seed.isin(seeds)]
+            searched = earlier_searches(args.out, data_name)
+            tasks = [Task(c[:-len("_auc")]) for c in frame.columns if c.endswith("_auc")]
+        else:
+            frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
+                                              args.reuse_search)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; the search ran once, seed 0)")
         sections = [table(frame, tasks, searched, title), ""]
