@@ -24,11 +24,12 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
 `finish` (planted shared and task-specific signal; 3 experts kept per task).
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
-                            [--reuse-search]
+                            [--reuse-search | --report-only]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
-of searching again (ablations included when their record is there).
+of searching again (ablations included when their record is there);
+`--report-only` rewrites `automtl_<data>.md` from the CSV and JSON there.
 """
 
 import argparse
