@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.automtl import evaluate, movielens, synthetic  # noqa: E402
+from bench.automtl import evaluate, movielens, scores, synthetic  # noqa: E402
 from bench.output import write_results  # noqa: E402
 from tfmtl.search import Architecture  # noqa: E402
 
@@ -65,9 +65,7 @@ def main():
         for seed in seeds:
             result = evaluate("automtl", schema, tasks, parts, seed, architecture=architecture)
             rows.append(dict(variant=label, seed=seed, **result))
-            print(f"  seed {seed}: " + ", ".join(
-                f"{t.name} AUC {result[f'{t.name}_auc']:.4f}" for t in tasks)
-                  + f", MTL-Loss {result['mtl_loss']:.4f}", flush=True)
+            print(f"  seed {seed}: {scores(result, tasks)}", flush=True)
     frame = pd.DataFrame(rows)
     columns = [f"{t.name}_auc" for t in tasks] + ["mtl_loss"]
     lines = [f"### {args.data}: one recorded search derived three ways, retrained "
