@@ -52,10 +52,38 @@ def test_every_operation_keeps_its_shape():
         assert tuple(make_interaction(name)(fields).shape) == (2, 40), name
     for name in EXPERT_OPS:
         assert tuple(make_expert_op(name)(np.ones((2, 8), "float32")).shape) == (2, 8), name
+    for name in ("feature_cross_1", "feature_cross_3"):
+        assert tuple(make_interaction(name)(fields).shape) == (2, 40), name
     with pytest.raises(ValueError, match="Unknown interaction"):
         make_interaction("mlp_big")
     with pytest.raises(ValueError, match="heads do not divide"):
         make_interaction("attention_8")(np.ones((2, 5, 6), "float32"))
+
+
+@pytest.mark.parametrize("weight", ["vector", "matrix"])
+def test_cross_network_equals_dcn_by_hand(weight):
+    """DCN: x_{l+1} = x0 * (x_l . w_l) + b_l + x_l; DCN-v2: x0 * (W_l x_l + b_l) + x_l."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 5, 4)).astype("float32")
+    name = "cross_3" if weight == "vector" else "feature_cross_3"
+    net = make_interaction(name, dropout=0.0)
+    net(x)
+    assert net.weight == weight
+    x0 = h = x.reshape(6, 20).astype("float64")
+    for i in range(3):
+        if weight == "vector":
+            net.w[i].assign(rng.normal(size=(20, 1)))
+            net.b[i].assign(rng.normal(size=20))
+            h = x0 * (h @ net.w[i].numpy()) + net.b[i].numpy() + h
+        else:
+            kernel, bias = rng.normal(size=(20, 20)) * 0.3, rng.normal(size=20)
+            net.crosses[i].dense.set_weights([kernel, bias])
+            h = x0 * (h @ kernel + bias) + h
+    assert sum(int(np.prod(v.shape)) for v in net.trainable_weights) == (
+        3 * (20 + 20) if weight == "vector" else 3 * (400 + 20)) + 2 * 20  # + batch norm
+    norm = net.norm  # batch norm at inference: moving mean 0, variance 1
+    expected = h / np.sqrt(1.0 + norm.epsilon)
+    np.testing.assert_allclose(net(x, training=False).numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_jsd_loss_equals_eq_2_by_hand():

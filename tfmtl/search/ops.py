@@ -10,7 +10,10 @@ normalisation and dropout.
 Operation names (`make_interaction`, `make_expert_op`):
 
 - interaction: `inner_product`, `outer_product` (PNN), `cross_1` ... `cross_4`
-  (a cross network of 1-4 `keras_rs.layers.FeatureCross` layers),
+  (DCN's cross network of 1-4 layers, a weight vector per layer, as the paper
+  cites and the authors build it), `feature_cross_1` ... `feature_cross_4`
+  (1-4 `keras_rs.layers.FeatureCross` layers, DCN-v2's full matrix; not in
+  the default search space),
   `attention_1`, `attention_2`, `attention_4`, `attention_8` (self-attention
   over the fields, by heads), `mlp_64` ... `mlp_1024`, `skip`;
 - expert block: `gating` (bit-level gating), `mlp_16` ... `mlp_1024`,
@@ -89,25 +92,38 @@ class ProductLayer(_Op):
 
 @register
 class CrossNetwork(_Op):
-    """`num_layers` cross layers on the flat embeddings: `x_{l+1} = x0 * (W x_l + b) + x_l`.
+    """`num_layers` cross layers on the flat embeddings `x0`, then batch norm and dropout.
 
-    `keras_rs.layers.FeatureCross` (DCN-v2's full-rank cross layer; the
-    paper cites DCN, whose v1 layer has a vector `w` in place of `W`).
+    `weight="vector"` is DCN's layer, the one the paper cites (Wang et al.,
+    2017) and the authors' code builds: `x_{l+1} = x0 * (x_l . w_l) + b_l + x_l`,
+    a weight vector `w_l` (Glorot-uniform) and a bias `b_l` (zeros) per layer.
+    `weight="matrix"` is DCN-v2's `x_{l+1} = x0 * (W_l x_l + b_l) + x_l`,
+    `keras_rs.layers.FeatureCross`.
 
     Args:
         num_layers: int. 1 to 4 in the paper's search space.
         dropout: float. Defaults to `0.1`.
+        weight: `"vector"` (DCN) or `"matrix"` (DCN-v2). Defaults to `"vector"`.
     """
 
-    def __init__(self, num_layers, dropout=0.1, **kwargs):
+    def __init__(self, num_layers, dropout=0.1, weight="vector", **kwargs):
         super().__init__(dropout, **kwargs)
         self.num_layers = int(num_layers)
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be >= 1. Received: {num_layers}")
-        self.crosses = [FeatureCross(name=f"cross_{i}") for i in range(self.num_layers)]
+        if weight not in ("vector", "matrix"):
+            raise ValueError(f"weight must be 'vector' or 'matrix'. Received: {weight!r}")
+        self.weight = weight
+        self.crosses = ([FeatureCross(name=f"cross_{i}") for i in range(self.num_layers)]
+                        if weight == "matrix" else [])
 
     def build(self, input_shape):
         width = input_shape[1] * input_shape[2]
+        if self.weight == "vector":
+            self.w = [self.add_weight(shape=(width, 1), initializer="glorot_uniform",
+                                      name=f"w_{i}") for i in range(self.num_layers)]
+            self.b = [self.add_weight(shape=(width,), initializer="zeros", name=f"b_{i}")
+                      for i in range(self.num_layers)]
         for cross in self.crosses:
             cross.build((None, width))
             cross.dense.build((None, width))  # FeatureCross leaves its dense layer unbuilt
@@ -116,8 +132,12 @@ class CrossNetwork(_Op):
     def call(self, x, training=None):
         x0 = ops.reshape(x, (-1, x.shape[1] * x.shape[2]))
         h = x0
-        for cross in self.crosses:
-            h = cross(x0, h)
+        for i in range(self.num_layers):
+            if self.weight == "vector":
+                w, b = ops.cast(self.w[i], h.dtype), ops.cast(self.b[i], h.dtype)
+                h = x0 * ops.matmul(h, w) + b + h
+            else:
+                h = self.crosses[i](x0, h)
         return self.finish(h, training)
 
     def compute_output_shape(self, input_shape):
@@ -265,13 +285,16 @@ def make_interaction(op, dropout=0.1, **options):
         return ProductLayer("outer", dropout, **options)
     if kind == "cross" and value.isdigit():
         return CrossNetwork(int(value), dropout, **options)
+    if op.startswith("feature_cross_") and op[len("feature_cross_"):].isdigit():
+        return CrossNetwork(int(op[len("feature_cross_"):]), dropout, "matrix", **options)
     if kind == "attention" and value.isdigit():
         return FieldAttention(int(value), dropout, **options)
     if kind == "mlp" and value.isdigit():
         return Bottleneck(int(value), dropout, **options)
     if op == "skip":
         return Skip(**options)
-    raise ValueError(f"Unknown interaction {op!r}; choose from {INTERACTIONS}.")
+    raise ValueError(f"Unknown interaction {op!r}; choose from {INTERACTIONS} "
+                     "or feature_cross_1 ... feature_cross_4.")
 
 
 def make_expert_op(op, dropout=0.1, **options):
