@@ -24,12 +24,16 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
 `finish` (planted shared and task-specific signal; 3 experts kept per task).
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
-                            [--reuse-search | --report-only]
+                            [--reuse-search | --report-only] [--only MODEL[,MODEL]]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
 of searching again (ablations included when their record is there);
 `--report-only` rewrites `automtl_<data>.md` from the CSV and JSON there.
+`--only "w/o INT"` runs only the models named (searches, ablations or
+baselines; one search costs about an hour here) and keeps the other models'
+rows and search records already in `--out`, so the ablations can be added
+one at a time to an earlier run.
 """
 
 import argparse
@@ -123,11 +127,27 @@ def earlier_searches(out_dir, data_name):
         return json.load(f)[data_name]
 
 
-def run_data(data_name, seeds, variants, out_dir, cache, reuse=False):
+def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None):
+    """Searches (or reuses) each variant and retrains it, then the baselines, `seeds` each.
+
+    With `only` (a set of model names), just those run; the other models' rows and search
+    records are taken from the earlier run in `out_dir`."""
     parts, schema, tasks = movielens(cache) if data_name == "movielens" else synthetic()
     rows, searched = [], {}
-    earlier = earlier_searches(out_dir, data_name) if reuse else {}
+    earlier = earlier_searches(out_dir, data_name) if reuse or only else {}
+    kept = pd.DataFrame()
+    if only:
+        unknown = only - set(variants) - set(BASELINES)
+        if unknown:
+            raise SystemExit(f"--only: unknown models {sorted(unknown)} for {data_name}; "
+                             f"known: {list(variants) + list(BASELINES)}")
+        kept = pd.read_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"))
+        kept = kept[~kept.model.isin(only)]
+        searched = {k: v for k, v in earlier.items() if k not in only}
+        reuse = False
     for variant in variants:
+        if only and variant not in only:
+            continue
         label = "automtl" if variant == "automtl" else variant
         if reuse:
             if label not in earlier:
@@ -153,14 +173,22 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False):
             rows.append(dict(data=data_name, model=label, seed=seed, **result))
             print(f"    {label} seed {seed}: {scores(result, tasks)}", flush=True)
     for name, hparams in BASELINES.items():
+        if only and name not in only:
+            continue
         for seed in seeds:
             result = evaluate(name, schema, tasks, parts, seed, **hparams)
             rows.append(dict(data=data_name, model=name, seed=seed, **result))
             print(f"    {name} seed {seed}: {scores(result, tasks)}", flush=True)
-        if out_dir:
-            pd.DataFrame(rows).to_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"),
-                                      index=False)
-    return pd.DataFrame(rows), searched, tasks
+        save_rows(out_dir, data_name, kept, rows)
+    return save_rows(out_dir, data_name, kept, rows), searched, tasks
+
+
+def save_rows(out_dir, data_name, kept, rows):
+    """The rows so far (after the kept ones), written to `automtl_<data>.csv` in `out_dir`."""
+    frame = pd.concat([kept, pd.DataFrame(rows)], ignore_index=True)
+    if out_dir:
+        frame.to_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"), index=False)
+    return frame
 
 
 def table(frame, tasks, searched, title):
@@ -184,10 +212,10 @@ def table(frame, tasks, searched, title):
             parts.append(f"{c}: AutoMTL {ours:.4f} vs best baseline {top:.4f} "
                          f"({'better' if better else 'not better'})")
         lines += ["", "Against the best baseline (means over seeds): " + "; ".join(parts)]
-        lines += ["", "AutoMTL minus each baseline, paired by seed (mean [95% interval], seeds "
-                  "ahead, sign-flip p; for MTL-Loss, ahead means higher):", ""]
+        lines += ["", "AutoMTL minus each baseline and ablation, paired by seed (mean [95% "
+                  "interval], seeds ahead, sign-flip p; for MTL-Loss, ahead means higher):", ""]
         ours = frame[frame.model == "automtl"].set_index("seed")
-        for name in baseline:
+        for name in baseline + [a for a in ABLATIONS if a in best[columns[0]]]:
             theirs = frame[frame.model == name].set_index("seed")
             lines.append(f"- {name}: " + "; ".join(
                 f"{c} {describe(paired((ours[c] - theirs[c]).dropna()))}" for c in columns))
@@ -206,12 +234,19 @@ def main():
                         help="rewrite automtl_<data>.md from the CSV and JSON in --out")
     parser.add_argument("--reuse-search", action="store_true",
                         help="retrain from the searches recorded in --out instead of searching")
+    parser.add_argument("--only", help="comma-separated models to run (e.g. 'w/o INT'); the "
+                        "others' rows and search records are kept from --out")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    if only and not args.out:
+        parser.error("--only needs --out (the earlier run it adds to)")
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     for data_name in args.data.split(","):
         variants = ("automtl",) + (ABLATIONS if data_name in args.ablations.split(",") else ())
+        if only:
+            variants = ("automtl",) + ABLATIONS
         if args.report_only:
             frame = pd.read_csv(os.path.join(args.out, f"automtl_{data_name}.csv"))
             frame = frame[frame.seed.isin(seeds)]
@@ -219,7 +254,7 @@ def main():
             tasks = [Task(c[:-len("_auc")]) for c in frame.columns if c.endswith("_auc")]
         else:
             frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
-                                              args.reuse_search)
+                                              args.reuse_search, only)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; the search ran once, seed 0)")
         sections = [table(frame, tasks, searched, title), ""]
