@@ -163,6 +163,29 @@ def test_each_step_is_traced_once_whatever_the_batch_size():
     assert run._steps[True].experimental_get_tracing_count() == 1
 
 
+def test_a_search_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tmp_path):
+    straight = searcher()
+    expected, expected_history = straight.run(verbose=0)
+    broken = searcher()
+    broken.save_state(tmp_path, [broken.run_epoch(0)])  # stopped after its first epoch
+    resumed = searcher()
+    architecture, history = resumed.run(verbose=0, checkpoint=str(tmp_path))
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for got, want in zip(history, expected_history):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-5)
+        assert got["valid_loss"] == pytest.approx(want["valid_loss"], rel=1e-5)
+    for got, want in zip(resumed.state_variables(), straight.state_variables()):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert (architecture.experts, architecture.task_experts) == (expected.experts,
+                                                                 expected.task_experts)
+    assert architecture.info["seconds"] >= history[0]["seconds"]
+    # A finished search's checkpoint derives again without a step; another search's is refused.
+    again, again_history = searcher().run(verbose=0, checkpoint=str(tmp_path))
+    assert again_history == history and again.experts == architecture.experts
+    with pytest.raises(ValueError, match="holds another search"):
+        searcher(variant="w/o JSD").run(verbose=0, checkpoint=str(tmp_path))
+
+
 @pytest.mark.parametrize("variant", ["w/o INT", "w/o SEL", "hom Expert", "w/o JSD"])
 def test_ablations_search_and_derive(variant):
     run = searcher(variant=variant)
@@ -218,10 +241,12 @@ def test_cli_search_then_train_the_architecture(tmp_path, capsys):
     searched = subprocess.run(
         [sys.executable, "-m", "tfmtl", "search", *common, "--epochs", "2", "--warmup", "1",
          "--experts", "2", "--blocks", "1", "--chosen", "1", "--batch-size", "200",
-         "--out", str(tmp_path / "arch.json"), "--plot", str(tmp_path / "arch.png")],
+         "--out", str(tmp_path / "arch.json"), "--plot", str(tmp_path / "arch.png"),
+         "--checkpoint", str(tmp_path / "state")],
         capture_output=True, text=True)
     assert searched.returncode == 0, searched.stderr[-2000:]
     assert "search epoch 2/2" in searched.stdout and "peak memory" in searched.stdout
+    assert (tmp_path / "state" / "search_state.npz").stat().st_size > 1000
     architecture = Architecture.load(tmp_path / "arch.json")
     assert set(architecture.task_experts) == {"click", "buy"}
     trained = subprocess.run(

@@ -1,6 +1,8 @@
 """AutoMTL's search (Algorithm 1): bi-level, first order, then derive (TensorFlow-specific loop)."""
 
+import json
 import math
+import os
 import resource
 import time
 
@@ -16,6 +18,7 @@ from tfmtl.search.ops import EXPERT_OPS, INTERACTIONS
 from tfmtl.search.supernet import Supernet, jsd_loss
 
 VARIANTS = ("automtl", "w/o INT", "w/o SEL", "hom Expert", "w/o JSD")
+STATE_FILE = "search_state.npz"
 
 
 def default_chosen(num_tasks):
@@ -23,7 +26,8 @@ def default_chosen(num_tasks):
     return 6 if num_tasks <= 2 else 3
 
 
-def search(schema, tasks, train, valid, epochs=15, warmup=5, verbose=1, **options):
+def search(schema, tasks, train, valid, epochs=15, warmup=5, verbose=1, checkpoint=None,
+           **options):
     """Searches an AutoMTL architecture and derives it (Algorithm 1, Sec. 3.4).
 
     Each step takes a validation batch and a training batch:
@@ -51,6 +55,10 @@ def search(schema, tasks, train, valid, epochs=15, warmup=5, verbose=1, **option
         train, valid: DataFrames or dicts of columns.
         epochs, warmup: int. Search epochs and warm-up epochs.
         verbose: 0 silent, 1 one line per epoch.
+        checkpoint: a directory, or `None`. The search's whole state is saved
+            there after every epoch (`Search.save_state`), and a search
+            started with the same directory resumes after the last saved
+            epoch, ending as the uninterrupted search would.
         **options: see `Search`.
 
     Returns:
@@ -58,7 +66,7 @@ def search(schema, tasks, train, valid, epochs=15, warmup=5, verbose=1, **option
         search time and peak memory) and per-epoch figures.
     """
     runner = Search(schema, tasks, train, valid, epochs=epochs, warmup=warmup, **options)
-    return runner.run(verbose)
+    return runner.run(verbose, checkpoint)
 
 
 class Search:
@@ -104,7 +112,7 @@ class Search:
         if not 0 <= warmup < epochs:
             raise ValueError(f"warmup must be in [0, epochs). Received: warmup={warmup}, "
                              f"epochs={epochs}")
-        self.started = time.time()
+        self.started, self.earlier_seconds, self.earlier_peak_rss_mib = time.time(), 0.0, 0.0
         keras.utils.set_random_seed(seed)
         self.tasks = list(tasks)
         self.chosen = default_chosen(len(self.tasks)) if chosen is None else int(chosen)
@@ -232,11 +240,20 @@ class Search:
                 "interaction": (self.net.interaction.derive()
                                 if self.net.interaction is not None else None)}
 
-    def run(self, verbose=1):
+    def run(self, verbose=1, checkpoint=None):
+        """All epochs, then `derive()`; with `checkpoint` (a directory) saved after each epoch
+        and resumed from there (see `save_state`)."""
         history = []
-        for epoch in range(self.epochs):
+        if checkpoint is not None and os.path.exists(os.path.join(checkpoint, STATE_FILE)):
+            history = self.restore_state(checkpoint)
+            if verbose:
+                print(f"resuming the search after epoch {len(history)}/{self.epochs} "
+                      f"({checkpoint})", flush=True)
+        for epoch in range(len(history), self.epochs):
             record = self.run_epoch(epoch)
             history.append(record)
+            if checkpoint is not None:
+                self.save_state(checkpoint, history)
             if verbose:
                 picked = f", interaction {record['interaction']}" if record["interaction"] else ""
                 jsd = (f", JSD {record['jsd']:.3f} (w {record['w_jsd']:.2f})"
@@ -246,11 +263,69 @@ class Search:
                       f"{record['train_loss']:.4f}, validation loss {record['valid_loss']:.4f}"
                       f"{jsd}{picked}, {record['seconds']:.0f} s", flush=True)
         architecture = self.derive()
-        architecture.info = {**self.info, "seconds": time.time() - self.started,
-                             "peak_rss_mib": resource.getrusage(
-                                 resource.RUSAGE_SELF).ru_maxrss / 1024,
+        architecture.info = {**self.info, "seconds": self.seconds(),
+                             "peak_rss_mib": self.peak_rss_mib(),
                              "gpu": bool(tf.config.list_physical_devices("GPU"))}
         return architecture, history
+
+    def seconds(self):
+        """Wall time of the search so far, earlier runs of a resumed search included."""
+        return self.earlier_seconds + time.time() - self.started
+
+    def peak_rss_mib(self):
+        """Peak resident memory, the largest of this process and earlier runs of the search."""
+        return max(self.earlier_peak_rss_mib,
+                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    def state_variables(self):
+        """What the search changes: the supernet's variables (dropout seeds and `w_aux`
+        included), the three optimisers' (steps, learning rates, moments) and `w_JSD`."""
+        optimizers = [self.weight_opt, self.arch_opt] + ([self.select_opt] if self.betas else [])
+        return (list(self.net.variables) + [v for o in optimizers for v in o.variables]
+                + [self.jsd_scale])
+
+    def save_state(self, directory, history):
+        """Writes the search's state after `len(history)` epochs to `directory`, atomically."""
+        os.makedirs(directory, exist_ok=True)
+        meta = {"info": self.info, "history": history, "seconds": self.seconds(),
+                "peak_rss_mib": self.peak_rss_mib()}
+        values = {f"v{i}": keras.ops.convert_to_numpy(v)
+                  for i, v in enumerate(self.state_variables())}
+        path = os.path.join(directory, STATE_FILE)
+        with open(path + ".tmp", "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **values)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def restore_state(self, directory):
+        """Loads `save_state`'s state and replays the data order; returns the history so far.
+
+        The training data is reshuffled each epoch and the validation
+        batches run on: both are advanced past the saved epochs, so the
+        next epoch sees the batches it would have seen without the break.
+        """
+        path = os.path.join(directory, STATE_FILE)
+        with np.load(path) as saved:
+            meta = json.loads(str(saved["meta"]))
+            values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
+        if meta["info"] != json.loads(json.dumps(self.info)):
+            raise ValueError(f"{path} holds another search: {meta['info']}; this search is "
+                             f"{self.info}. Use another checkpoint directory.")
+        variables = self.state_variables()
+        shapes = [tuple(v.shape) for v in variables]
+        if [tuple(v.shape) for v in values] != shapes:
+            raise ValueError(f"{path} does not match this search's variables (other features, "
+                             "candidates or sizes). Use another checkpoint directory.")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        history = meta["history"]
+        for _ in history:
+            steps = sum(1 for _ in self.train_data)
+            for _ in range(steps):
+                next(self.valid_batches)
+        self.earlier_seconds = meta["seconds"]  # this run's set-up and replay count too
+        self.earlier_peak_rss_mib = meta["peak_rss_mib"]
+        return history
 
     def derive(self):
         s = self.settings
