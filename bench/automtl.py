@@ -25,6 +25,7 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
                             [--reuse-search | --report-only] [--only MODEL[,MODEL]]
+                            [--checkpoint DIR]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
@@ -33,12 +34,15 @@ of searching again (ablations included when their record is there);
 `--only "w/o INT"` runs only the models named (searches, ablations or
 baselines; one search costs about an hour here) and keeps the other models'
 rows and search records already in `--out`, so the ablations can be added
-one at a time to an earlier run.
+one at a time to an earlier run. `--checkpoint DIR` saves each search's state
+after every epoch (`DIR/<data>_<model>/`); the same command resumes an
+interrupted search there after its last saved epoch.
 """
 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -127,7 +131,8 @@ def earlier_searches(out_dir, data_name):
         return json.load(f)[data_name]
 
 
-def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None):
+def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
+             checkpoint=None):
     """Searches (or reuses) each variant and retrains it, then the baselines, `seeds` each.
 
     With `only` (a set of model names), just those run; the other models' rows and search
@@ -158,8 +163,10 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None)
             print(f"{data_name}: {variant} as searched before", flush=True)
         else:
             print(f"{data_name}: search {variant}", flush=True)
+            state = (None if checkpoint is None else
+                     os.path.join(checkpoint, f"{data_name}_{re.sub('[^a-zA-Z]+', '_', label)}"))
             architecture, history = search(schema, tasks, parts[0], parts[1], variant=variant,
-                                           seed=0, verbose=1, **SEARCH)
+                                           seed=0, verbose=1, checkpoint=state, **SEARCH)
             searched[label] = {"architecture": json.loads(architecture.to_json()),
                                "history": history}
         print(architecture.summary(), flush=True)
@@ -213,13 +220,23 @@ def table(frame, tasks, searched, title):
                          f"({'better' if better else 'not better'})")
         lines += ["", "Against the best baseline (means over seeds): " + "; ".join(parts)]
         lines += ["", "AutoMTL minus each baseline and ablation, paired by seed (mean [95% "
-                  "interval], seeds ahead, sign-flip p; for MTL-Loss, ahead means higher):", ""]
+                  "interval], seeds with AutoMTL ahead: higher AUC, lower MTL-Loss; sign-flip "
+                  "p):", ""]
         ours = frame[frame.model == "automtl"].set_index("seed")
         for name in baseline + [a for a in ABLATIONS if a in best[columns[0]]]:
             theirs = frame[frame.model == name].set_index("seed")
             lines.append(f"- {name}: " + "; ".join(
-                f"{c} {describe(paired((ours[c] - theirs[c]).dropna()))}" for c in columns))
+                f"{c} {describe(paired_ahead((ours[c] - theirs[c]).dropna(), c))}"
+                for c in columns))
     return "\n".join(lines)
+
+
+def paired_ahead(differences, column):
+    """`paired` summary of AutoMTL minus another model; for a loss, ahead is below zero."""
+    summary = paired(differences)
+    if column == "mtl_loss":
+        summary["wins"] = int(np.sum(np.asarray(differences) < 0))
+    return summary
 
 
 def main():
@@ -236,6 +253,8 @@ def main():
                         help="retrain from the searches recorded in --out instead of searching")
     parser.add_argument("--only", help="comma-separated models to run (e.g. 'w/o INT'); the "
                         "others' rows and search records are kept from --out")
+    parser.add_argument("--checkpoint", metavar="DIR", help="save each search's state there "
+                        "after every epoch and resume an interrupted one from it")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     if only and not args.out:
@@ -254,7 +273,7 @@ def main():
             tasks = [Task(c[:-len("_auc")]) for c in frame.columns if c.endswith("_auc")]
         else:
             frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
-                                              args.reuse_search, only)
+                                              args.reuse_search, only, args.checkpoint)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; the search ran once, seed 0)")
         sections = [table(frame, tasks, searched, title), ""]
