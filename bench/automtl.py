@@ -25,7 +25,7 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
                             [--reuse-search | --report-only] [--only MODEL[,MODEL]]
-                            [--checkpoint DIR]
+                            [--checkpoint-dir DIR]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
@@ -34,7 +34,7 @@ of searching again (ablations included when their record is there);
 `--only "w/o INT"` runs only the models named (searches, ablations or
 baselines; one search costs about an hour here) and keeps the other models'
 rows and search records already in `--out`, so the ablations can be added
-one at a time to an earlier run. `--checkpoint DIR` saves each search's state
+one at a time to an earlier run. `--checkpoint-dir DIR` saves each search's state
 after every epoch (`DIR/<data>_<model>/`); the same command resumes an
 interrupted search there after its last saved epoch.
 """
@@ -253,7 +253,7 @@ def main():
                         help="retrain from the searches recorded in --out instead of searching")
     parser.add_argument("--only", help="comma-separated models to run (e.g. 'w/o INT'); the "
                         "others' rows and search records are kept from --out")
-    parser.add_argument("--checkpoint", metavar="DIR", help="save each search's state there "
+    parser.add_argument("--checkpoint-dir", metavar="DIR", help="save each search's state there "
                         "after every epoch and resume an interrupted one from it")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
@@ -273,7 +273,7 @@ def main():
             tasks = [Task(c[:-len("_auc")]) for c in frame.columns if c.endswith("_auc")]
         else:
             frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
-                                              args.reuse_search, only, args.checkpoint)
+                                              args.reuse_search, only, args.checkpoint_dir)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; the search ran once, seed 0)")
         sections = [table(frame, tasks, searched, title), ""]

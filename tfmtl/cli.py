@@ -100,7 +100,7 @@ def _parser():
     searcher.add_argument("--out", metavar="FILE", default="architecture.json",
                           help="where the derived architecture is written (JSON)")
     searcher.add_argument("--plot", metavar="PNG", help="draw the derived architecture")
-    searcher.add_argument("--checkpoint", metavar="DIR",
+    searcher.add_argument("--checkpoint-dir", metavar="DIR",
                           help="save the search's state after each epoch; rerun with the same "
                                "DIR to resume after the last saved epoch")
     searcher.add_argument("--quiet", action="store_true")
@@ -205,7 +205,7 @@ def _search(args):
     architecture, _ = search(schema, tasks, train, valid, epochs=args.epochs, warmup=args.warmup,
                              num_experts=args.experts, blocks=args.blocks, chosen=args.chosen,
                              batch_size=args.batch_size, variant=args.variant, seed=args.seed,
-                             verbose=0 if args.quiet else 1, checkpoint=args.checkpoint)
+                             verbose=0 if args.quiet else 1, checkpoint=args.checkpoint_dir)
     print(architecture.summary())
     info = architecture.info
     print(f"search: {info['seconds']:.0f} s, peak memory {info['peak_rss_mib']:.0f} MiB")

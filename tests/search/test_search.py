@@ -184,6 +184,8 @@ def test_a_search_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tmp_
     assert again_history == history and again.experts == architecture.experts
     with pytest.raises(ValueError, match="holds another search"):
         searcher(variant="w/o JSD").run(verbose=0, checkpoint=str(tmp_path))
+    with pytest.raises(ValueError, match="must be a directory"):
+        searcher().run(verbose=0, checkpoint=str(tmp_path / "search_state.npz"))
 
 
 @pytest.mark.parametrize("variant", ["w/o INT", "w/o SEL", "hom Expert", "w/o JSD"])
@@ -242,7 +244,7 @@ def test_cli_search_then_train_the_architecture(tmp_path, capsys):
         [sys.executable, "-m", "tfmtl", "search", *common, "--epochs", "2", "--warmup", "1",
          "--experts", "2", "--blocks", "1", "--chosen", "1", "--batch-size", "200",
          "--out", str(tmp_path / "arch.json"), "--plot", str(tmp_path / "arch.png"),
-         "--checkpoint", str(tmp_path / "state")],
+         "--checkpoint-dir", str(tmp_path / "state")],
         capture_output=True, text=True)
     assert searched.returncode == 0, searched.stderr[-2000:]
     assert "search epoch 2/2" in searched.stdout and "peak memory" in searched.stdout

@@ -244,6 +244,8 @@ class Search:
         """All epochs, then `derive()`; with `checkpoint` (a directory) saved after each epoch
         and resumed from there (see `save_state`)."""
         history = []
+        if checkpoint is not None and os.path.isfile(checkpoint):
+            raise ValueError(f"checkpoint must be a directory; {checkpoint} is a file.")
         if checkpoint is not None and os.path.exists(os.path.join(checkpoint, STATE_FILE)):
             history = self.restore_state(checkpoint)
             if verbose:
