@@ -39,7 +39,8 @@ side, all) on the data with side fields.
                          [--table6 0,1,2] [--table5 0,1,2] [--out bench/results] [--resume]
 
 `--resume` keeps the seeds already in `--out`'s stem.json (same rows and size) and runs the
-others, so seeds can be added in several runs; `--report-only` rewrites stem.md from it.
+others, so seeds can be added in several runs; every part the file holds stays in the report,
+asked again or not. `--report-only` rewrites stem.md from it.
 """
 
 import argparse
@@ -248,16 +249,21 @@ def main():
         return report(results, sorted(done["seeds"]), sorted(done["table6"]),
                       sorted(done["table5"]), models, args, started)
     results, done, args.earlier = earlier_results(args) if args.resume else ([], {}, 0.0)
+    # A part the file holds stays in the report when this run does not ask for it again.
+    seeds6 = sorted(set(seeds6) | done.get("table6", set()))
+    seeds5 = sorted(set(seeds5) | done.get("table5", set()))
     # Written after every seed: a run cut short keeps the seeds it finished.
     for n, seed in enumerate(seeds):
         if seed not in done.get("seeds", ()):
             results += run_seed(seed, args.rows, args.size, models, False, False)
-            report(results, seeds[:n + 1], [], [], models, args, started)
+            report(results, seeds[:n + 1], sorted(done.get("table6", ())),
+                   sorted(done.get("table5", ())), models, args, started)
     for n, seed in enumerate(seeds6):
         if seed not in done.get("table6", ()):
             results += [r for r in run_seed(seed, args.rows, args.size, TABLE6, False, False)
                         if r["model"] not in MAIN]
-            report(results, seeds, seeds6[:n + 1], [], models, args, started)
+            report(results, seeds, seeds6[:n + 1], sorted(done.get("table5", ())), models, args,
+                   started)
     for n, seed in enumerate(seeds5):
         if seed not in done.get("table5", ()):
             variants = {name: ("stem", {"specific_fields": fields})
@@ -278,7 +284,11 @@ def earlier_results(args):
     if (earlier["rows"], earlier["size"]) != (args.rows, args.size):
         raise SystemExit(f"--resume: {path} has rows {earlier['rows']}, size {earlier['size']}; "
                          f"this run asks for {args.rows}, {args.size}")
-    done = {part: set(earlier.get(part, ())) for part in ("seeds", "table6", "table5")}
+    rows = earlier["results"]
+    # What each part holds, read from the rows themselves (a list in the file can be short).
+    done = {"seeds": {r["seed"] for r in rows if r["data"] == "ids" and r["model"] in MAIN},
+            "table6": {r["seed"] for r in rows if r["model"] in TABLE6},
+            "table5": {r["seed"] for r in rows if r["data"] == "side fields"}}
     print(f"resuming: {path} holds {', '.join(f'{k} {sorted(v)}' for k, v in done.items())}")
     return earlier["results"], done, float(earlier.get("seconds", 0.0))
 
