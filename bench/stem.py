@@ -290,7 +290,7 @@ def earlier_results(args):
             "table6": {r["seed"] for r in rows if r["model"] in TABLE6},
             "table5": {r["seed"] for r in rows if r["data"] == "side fields"}}
     print(f"resuming: {path} holds {', '.join(f'{k} {sorted(v)}' for k, v in done.items())}")
-    return earlier["results"], done, float(earlier.get("seconds", 0.0))
+    return rows, done, float(earlier.get("seconds", 0.0))
 
 
 def report(results, seeds, seeds6, seeds5, models, args, started):
