@@ -102,6 +102,27 @@ def test_the_schema_report_names_suspect_columns():
     assert missing in row.split()
 
 
+def test_the_report_reads_integer_ids_as_their_strings_would_read():
+    # Integer and boolean columns are counted and grouped as they are, not one string per row
+    # (memory); the report must not change: the same details and warnings as the strings give.
+    rng = np.random.default_rng(1)
+    n = 3000
+    ids = {"user": rng.integers(0, 50, n), "order": np.arange(n) * 7, "flag": np.full(n, 3),
+           "seen": rng.random(n) < 0.5}
+    click = (rng.random(n) < 0.3).astype(int)
+    leak = click * 5 + 1
+    as_is = pd.DataFrame({**ids, "leak": leak, "click": click})
+    as_text = pd.DataFrame({**{k: v.astype(str) for k, v in ids.items()},
+                            "leak": leak.astype(str), "click": click})
+    reports = [tfmtl.infer_schema(f, labels=["click"], categorical=list(ids) + ["leak"])[0].report
+               for f in (as_is, as_text)]
+    rows = [[(c.column, c.detail, c.warnings) for c in r.columns] for r in reports]
+    assert rows[0] == rows[1]
+    warned = dict(w.split(": ", 1) for w in reports[0].warnings)
+    assert "near-unique" in warned["order"] and "constant" in warned["flag"]
+    assert "alone predicts label 'click'" in warned["leak"] and "user" not in warned
+
+
 def test_text_and_fractions_in_typed_columns_are_named():
     frame = shop(300)
     model = build(frame)

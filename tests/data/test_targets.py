@@ -142,3 +142,20 @@ def test_missing_and_non_numeric_columns_are_named():
         model.fit(table.assign(rating=["n/a"] * 50), verbose=0)
     with pytest.raises(ValueError, match="no label or mask column: 'clicks'"):
         model.fit(table.drop(columns=["click"]), {"clicks": table.click}, verbose=0)
+
+
+def test_prepared_features_are_the_callers_arrays_and_training_leaves_them_as_they_were():
+    # int64 ids and float32 numbers are used where they lie (no second copy of a large table
+    # held through `fit`); other dtypes are converted. Training must not write into them.
+    table = data().assign(price=lambda t: t.price.astype("float32"))
+    columns = {c: table[c].to_numpy().copy() for c in table.columns}
+    model = build("mmoe", table)
+    x, _, _ = model.prepare(columns)
+    assert x["user_id"] is columns["user_id"] and x["price"] is columns["price"]
+    widened = model.prepare({**columns, "user_id": columns["user_id"].astype("int32"),
+                             "price": columns["price"].astype("float64")})[0]
+    assert widened["user_id"].dtype == np.int64 and widened["price"].dtype == np.float32
+    kept = {c: v.copy() for c, v in columns.items()}
+    model.fit(columns, batch_size=100, epochs=1, verbose=0)
+    for c, v in kept.items():
+        np.testing.assert_array_equal(columns[c], v, err_msg=c)

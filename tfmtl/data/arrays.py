@@ -110,7 +110,7 @@ def features_from(data, schema):
 def _numbers(values, name):
     values = np.asarray(values)
     if values.dtype.kind in "iufb":
-        return values.astype(np.float32)
+        return values.astype(np.float32, copy=False)  # the caller's array when it is float32
     numbers = pd.to_numeric(pd.Series(values.ravel()), errors="coerce")
     blank = pd.Series(values.ravel()).map(
         lambda v: _missing(v) or (isinstance(v, str) and not v.strip()))
@@ -125,7 +125,7 @@ def _numbers(values, name):
 def _integers(values, name):
     values = np.asarray(values)
     if values.dtype.kind in "iub":
-        return values.astype(np.int64)
+        return values.astype(np.int64, copy=False)  # the caller's array when it is int64
     numbers = _numbers(values, name).astype(np.float64) if values.dtype.kind != "f" else values
     finite = np.isfinite(numbers)
     fractional = finite & (numbers != np.round(numbers))

@@ -76,7 +76,7 @@ def schema_report(frame, schema, tasks=()):
         else:
             kind = "multi-valued" if isinstance(feature, SequenceFeature) else "categorical"
             present = values.dropna()
-            distinct = present.astype(str).nunique()
+            distinct = _keys(present).nunique()
             detail = (f"vocabulary {len(feature.vocabulary)}" if feature.vocabulary is not None
                       else f"hashed into {feature.num_bins} bins")
             detail += f" ({distinct} distinct)"
@@ -100,6 +100,15 @@ def schema_report(frame, schema, tasks=()):
     report.label_warnings = [w for w in report.label_warnings
                              if not any(w.startswith(f"{c.column}: ") for c in report.columns)]
     return report
+
+
+def _keys(values):
+    """The values as the lookup tells them apart: integer and boolean columns as they are
+    (one string object per row would cost time and, through the allocator's fragments, memory
+    that stays resident), other columns as strings."""
+    if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return values
+    return values.astype(str)
 
 
 def _looks_like_time(name, numbers):
@@ -136,7 +145,7 @@ def _leakage(frame, schema, task):
             score = np.where(np.isfinite(x), x, np.nanmean(x[np.isfinite(x)]) if np.isfinite(
                 x).any() else 0.0)
         else:  # each value's mean label on half the rows, scored on the other half
-            keys = values.astype(str).to_numpy()
+            keys = _keys(values).to_numpy()
             means = pd.Series(y[fit]).groupby(keys[fit]).mean()
             score = pd.Series(keys).map(means).fillna(np.mean(y[fit])).to_numpy()
         strength = _strength(y[held], score[held], task.kind)
