@@ -13,7 +13,8 @@ minutes: only ratios within a round are compared; the table gives each
 round's figures and each round's ratio, and the raw records stay in the JSON.
 
     python bench/peers.py --peers ../shared/peers --venvs $VENVS [--rounds 2] \
-        [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--out bench/results]
+        [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--runners tfmtl_adam,rechub] \
+        [--out bench/results]
 
 `$VENVS` holds `deepctrenv` and `torchenv` (set-up in the harness's README).
 """
@@ -55,7 +56,7 @@ def run(args, raw_dir):
     configs = [c.split(":") for c in args.configs.split(",")]
     for round_ in range(args.rounds):
         for data, model in configs:
-            for runner in RUNNERS:
+            for runner in args.runners.split(","):
                 out = os.path.join(raw_dir, f"{runner}.json")
                 print(f"round {round_ + 1}: {data} {model} {runner}", flush=True)
                 subprocess.run(command(runner, data, model, out, args), check=True)
@@ -84,8 +85,9 @@ def figures(record):
 
 
 def table(found, rounds):
-    lines = ["| config | measure | " + " | ".join(RUNNERS) + " | tfmtl (best of ours) / "
-             "best peer, per round |", "|---" * (len(RUNNERS) + 3) + "|"]
+    runners = [r for r in RUNNERS if any(r in by_runner for by_runner in found.values())]
+    lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl (best of ours) / "
+             "best peer, per round |", "|---" * (len(runners) + 3) + "|"]
     measures = (("train", "training samples/s", max),
                 ("whole", "training samples/s, the whole fit call (tfmtl only)", max),
                 ("infer", "inference samples/s, batch 4096", max),
@@ -94,7 +96,7 @@ def table(found, rounds):
     for (data, model), by_runner in found.items():
         for key, label, best in measures:
             cells, ratios = [], []
-            for runner in RUNNERS:
+            for runner in runners:
                 values = [f[key] for f in map(figures, by_runner.get(runner, [])) if f]
                 cells.append(" / ".join(_fmt(key, v) for v in values) or "failed")
             for r in range(rounds):
@@ -129,6 +131,8 @@ def main():
     parser.add_argument("--peers", required=True, help="the peers harness directory")
     parser.add_argument("--venvs", required=True, help="the folder of deepctrenv and torchenv")
     parser.add_argument("--configs", default="synth:mmoe,synth:ple,ml100k:mmoe")
+    parser.add_argument("--runners", default=",".join(RUNNERS),
+                        help=f"a subset of {','.join(RUNNERS)}, in the order they run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", help="directory for peers.md / peers.json and the raw records")
@@ -136,6 +140,9 @@ def main():
                         help="only tabulate the raw records already under --out")
     args = parser.parse_args()
     args.peers, args.venvs = os.path.abspath(args.peers), os.path.abspath(args.venvs)
+    unknown = set(args.runners.split(",")) - set(RUNNERS)
+    if unknown:
+        parser.error(f"unknown runner(s) {sorted(unknown)}; choose from {', '.join(RUNNERS)}")
     os.environ.setdefault("BENCH_DATA", os.path.join(tempfile.gettempdir(), "benchdata"))
     raw_dir = os.path.join(args.out or tempfile.mkdtemp(), "peers_raw")
     os.makedirs(raw_dir, exist_ok=True)
