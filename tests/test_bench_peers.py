@@ -1,0 +1,42 @@
+"""bench/peers.py: a run of some runners tabulates those runners, and their ratio, only."""
+
+import json
+import sys
+
+import pytest
+
+from bench import peers
+
+
+def record(train, rss):
+    return {"data": "synth", "model": "mmoe", "status": "ok", "train_sps": {"median": train},
+            "train_sps_end_to_end": None, "infer_sps": {"median": 1000.0},
+            "latency_b1_best_p50_ms": 1.0, "peak_rss_mib": rss,
+            "quality": {"epoch1": {"t0": {"auc": 0.78}}}}
+
+
+def test_a_subset_of_runners_is_tabulated_alone(tmp_path, monkeypatch):
+    raw = tmp_path / "peers_raw"
+    raw.mkdir()
+    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
+    (raw / "rechub.json").write_text(json.dumps([record(12_000.0, 800.0)]))
+    monkeypatch.setattr(sys, "argv", ["peers.py", "--peers", str(tmp_path), "--venvs",
+                                      str(tmp_path), "--rounds", "1", "--out", str(tmp_path),
+                                      "--report-only"])
+    peers.main()
+    lines = (tmp_path / "peers.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| config"))
+    assert header.split(" | ")[2:4] == ["tfmtl_adam", "rechub"] and "deepctr" not in header
+    train = next(line for line in lines if "| training samples/s |" in line)
+    assert train.rstrip(" |").endswith("| 2.50")
+    rss = next(line for line in lines if "peak RSS" in line)
+    assert rss.rstrip(" |").endswith("| 1.50")
+
+
+def test_an_unknown_runner_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["peers.py", "--peers", str(tmp_path), "--venvs",
+                                      str(tmp_path), "--runners", "tfmtl_adam,deepctr",
+                                      "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        peers.main()
+    assert "unknown runner(s) ['deepctr']" in capsys.readouterr().err
