@@ -103,10 +103,10 @@ def schema_report(frame, schema, tasks=()):
 
 
 def _keys(values):
-    """The values as the lookup tells them apart: integer and boolean columns as they are
-    (one string object per row would cost time and, through the allocator's fragments, memory
-    that stays resident), other columns as strings."""
-    if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+    """The values as the lookup tells them apart: NumPy integer and boolean columns as they
+    are (one string object per row would cost time and, through the allocator's fragments,
+    memory that stays resident), other columns (nullable integers included) as strings."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
         return values
     return values.astype(str)
 
