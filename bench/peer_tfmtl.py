@@ -46,6 +46,7 @@ def run_one(a):
     import export
     import tfmtl
     import zoo
+    from bench.timing import StepTimer
     from tfmtl.optimizers import Adam, LazyAdam
 
     data, meta = C.load(a.data)
@@ -68,23 +69,15 @@ def run_one(a):
     optimizer = {"lazy_adam": LazyAdam, "adam": Adam, "keras_adam": keras.optimizers.Adam}
     model.compile(optimizer=optimizer[a.optimizer](C.LR), jit_compile=True if a.jit else "auto")
 
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == C.WARMUP_STEPS - 1:
-                self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.ended = time.perf_counter()
-
     timed_rows = len(y_train) - C.WARMUP_STEPS * C.BATCH
     train_sps, quality, infer_sps, signature_sps, whole = [], {}, [], [], []
     for epoch in range(1, a.epochs + 1):
-        timer = StepTimer()
+        timer = StepTimer(C.WARMUP_STEPS)
         started = time.perf_counter()
         model.fit(train, batch_size=C.BATCH, epochs=1, shuffle=True, verbose=0,
                   callbacks=[timer])
         whole.append(len(y_train) / (time.perf_counter() - started))
-        train_sps.append(timed_rows / (timer.ended - timer.started))
+        train_sps.append(timed_rows / timer.seconds)
         out = model.predict(test, batch_size=C.INFER_BATCH, verbose=0)
         predicted = np.concatenate([np.asarray(out[n]).reshape(-1, 1) for n in names], axis=1)
         quality[f"epoch{epoch}"] = C.metrics(y_test, predicted, names, kinds)

@@ -82,6 +82,7 @@ def setup(path, frame, schema, tasks, model_name, C):
     import tensorflow as tf
 
     import zoo
+    from bench.timing import StepTimer
     from tfmtl import optimizers
     from tfmtl.models.encoded import ENCODED, Encoder
 
@@ -95,17 +96,9 @@ def setup(path, frame, schema, tasks, model_name, C):
     model.compile(optimizer=optimizer, jit_compile=True if jit else "auto")
 
     # fit: per-step wall time of one epoch after its first 20 steps (as the peers harness).
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == C.WARMUP_STEPS - 1:
-                self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.ended = time.perf_counter()
-
-    timer = StepTimer()
+    timer = StepTimer(C.WARMUP_STEPS)
     model.fit(frame, batch_size=C.BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
-    fit = (timer.ended - timer.started) * 1e3 / (len(frame) // C.BATCH - C.WARMUP_STEPS)
+    fit = timer.seconds * 1e3 / (len(frame) // C.BATCH - C.WARMUP_STEPS)
 
     # The batch: raw features, prepared targets, and what the numeric part takes.
     raw = frame.iloc[:C.BATCH]
