@@ -1,5 +1,7 @@
 """bench.timing.StepTimer: the peers harness's window, the steps after the warm-up."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
@@ -24,14 +26,14 @@ def fit(timer, rows):
 
 
 def test_the_window_is_the_steps_after_the_warm_up(monkeypatch):
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: Clock.now)
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: Clock.now))
     timer = timing.StepTimer(warmup_steps=2)
     fit(timer, rows=10)  # 5 steps: the window holds steps 3, 4 and 5
     assert (timer.started, timer.ended, timer.seconds) == (2.0, 5.0, 3.0)
 
 
 def test_an_epoch_no_longer_than_the_warm_up_is_refused(monkeypatch):
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: Clock.now)
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: Clock.now))
     timer = timing.StepTimer(warmup_steps=5)
     fit(timer, rows=8)  # 4 steps
     with pytest.raises(RuntimeError, match="no more than 5 steps"):
