@@ -225,7 +225,8 @@ print("epochs", len(history.history["loss"]))
 def test_training_resumes_after_sigkill_on_the_same_steps(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The working tree's tfmtl, not an installed copy (the script's folder comes first).
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     reference = subprocess.run([sys.executable, str(script), str(tmp_path / "ref_ckpt"),
                                 str(tmp_path / "ref.npz")], env=env, capture_output=True,
                                text=True)
@@ -234,9 +235,9 @@ def test_training_resumes_after_sigkill_on_the_same_steps(tmp_path):
                                 str(tmp_path / "run.npz")], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     deadline = time.time() + 300
-    while time.time() < deadline:  # kill once a mid-training checkpoint exists
+    while time.time() < deadline:  # kill once a checkpoint within epoch 3 or later exists
         state = completed_steps(tmp_path / "ckpt")
-        if state is not None and state[0] >= 2:
+        if state is not None and state >= (2, 1):
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -252,6 +253,58 @@ def test_training_resumes_after_sigkill_on_the_same_steps(tmp_path):
     for key in a.files:
         np.testing.assert_allclose(b[key], a[key], atol=1e-5)
     assert completed_steps(tmp_path / "ckpt") is None  # removed when training ended
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Counts the batches of each epoch and the train begins/ends; raises at `at`."""
+
+    def __init__(self, at=None):
+        super().__init__()
+        self.at, self.batches, self.begins, self.ends = at, {}, 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.begins += 1
+
+    def on_train_end(self, logs=None):
+        self.ends += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches[self.epoch] = self.batches.get(self.epoch, 0) + 1
+        if self.at == (self.epoch, batch):
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):  # runs before the checkpoint's epoch-end save
+        if self.at == (epoch, "end"):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("every, at, saved", [
+    (7, (2, 10), (2, 7)),    # mid-epoch
+    (7, (2, 42), (2, 42)),   # one batch of the epoch left
+    (43, (2, "end"), (2, 0)),  # after the last batch, before the epoch's end: no step save
+])
+def test_a_run_resumed_mid_epoch_trains_every_later_epoch_in_full(tmp_path, every, at, saved):
+    frame = shop(3000)  # 2,700 training rows: 43 batches of 64 an epoch
+    options = dict(epochs=5, batch_size=64, verbose=0, seed=0, checkpoint_every=every)
+    reference = build(frame)
+    tfmtl.fit(reference, frame, checkpoint_dir=tmp_path / "reference", **options)
+    with pytest.raises(KeyboardInterrupt):
+        tfmtl.fit(build(frame), frame, checkpoint_dir=tmp_path / "run",
+                  callbacks=[_Interrupt(at)], **options)
+    assert completed_steps(tmp_path / "run") == saved
+    resumed, seen = build(frame), _Interrupt()
+    history = tfmtl.fit(resumed, frame, checkpoint_dir=tmp_path / "run", callbacks=[seen],
+                        **options)
+    # Keras takes an epoch's length from the first one where the data states none: the later
+    # epochs must not shrink to the resumed one's.
+    assert seen.batches == {2: 43 - saved[1], 3: 43, 4: 43}
+    assert (seen.begins, seen.ends) == (1, 1) and seen.params["epochs"] == 5
+    assert seen.params["steps"] == 43 and len(history.history["loss"]) == 5
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(b, a, atol=1e-5)
 
 
 def test_a_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):

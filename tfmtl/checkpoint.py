@@ -42,11 +42,16 @@ class EpochData:
 
         self._batches = batches
 
-    def dataset(self, resumed_mid_epoch=False):
-        """The batches. Every epoch has `steps` of them, but the one resumed mid-epoch."""
+    def dataset(self, skip=0):
+        """One epoch's batches: `steps` of them, or `steps - skip` for an epoch resumed mid-way.
+
+        The length is stated (Keras ends each epoch by it): the epoch's
+        batches after the first `skip`, which `set_epoch` must have set too.
+        """
+        if not 0 <= skip < self.steps:
+            raise ValueError(f"skip must be in [0, {self.steps}). Received: {skip}")
         dataset = tf.data.Dataset.from_tensors(0).flat_map(self._batches)
-        if not resumed_mid_epoch:  # a known length: Keras' progress bar and epoch end
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.steps - skip))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def set_epoch(self, epoch, skip=0):
@@ -120,7 +125,8 @@ class Checkpoints(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        if self.every != "epoch" and self.step % self.every == 0:
+        last = self.data is not None and self.step == self.data.steps  # the epoch's end saves
+        if self.every != "epoch" and self.step % self.every == 0 and not last:
             self.save(self.epoch, self.step)
 
     def on_epoch_end(self, epoch, logs=None):

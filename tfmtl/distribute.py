@@ -128,7 +128,9 @@ class GlobalBatches:
         cardinality = int(dataset.cardinality())
         self.steps = cardinality if cardinality >= 0 else None
 
-    def dataset(self, resumed_mid_epoch=False):
+    def dataset(self, skip=0):
+        if skip:
+            raise ValueError("A dataset resumes at epoch boundaries only.")
         return self._dataset
 
     def set_epoch(self, epoch, skip=0):
@@ -137,13 +139,14 @@ class GlobalBatches:
 
 
 def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, initial_epoch=0,
-                     resumed_mid_epoch=False):
+                     skip=0):
     """`model.fit` for `MultiWorkerMirroredStrategy`: the model's steps on `strategy.run`.
 
     Called by `tfmtl.fit` (use that). `epoch_data` is the `EpochData` of the
     training rows (global batches of `batch_size`) or the `GlobalBatches` of
     a dataset, `validation` a dataset of global validation batches or
-    `None`. Returns Keras' `History`.
+    `None`; `skip` the batches of epoch `initial_epoch` already trained
+    (a run resumed mid-epoch). Returns Keras' `History`.
     """
     distribution = model.distribute_strategy
     with distribution.scope():
@@ -157,10 +160,10 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
     test = _test_function(model)
     validation_data = (None if validation is None
                        else replica_batches(distribution, validation))
-    same_on_every_worker(distribution, [initial_epoch, int(bool(resumed_mid_epoch))],
+    same_on_every_worker(distribution, [initial_epoch, int(skip)],
                          "the epoch to resume from (is checkpoint_dir on storage every worker "
                          "reads?)")
-    same_on_every_worker(distribution, [_fingerprint(epoch_data.dataset(resumed_mid_epoch))],
+    same_on_every_worker(distribution, [_fingerprint(epoch_data.dataset(skip))],
                          "the first global batch (build the data the same way on every worker: "
                          "a seeded dataset, the same files)")
     steps = epoch_data.steps
@@ -175,7 +178,7 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
         callbacks.on_epoch_begin(epoch)
         dataset = replica_batches(
             distribution,
-            lambda: epoch_data.dataset(resumed_mid_epoch and epoch == initial_epoch))
+            lambda: epoch_data.dataset(skip if epoch == initial_epoch else 0))
         trained = 0
         for step, batch in enumerate(dataset):
             callbacks.on_train_batch_begin(step)

@@ -1,7 +1,5 @@
 """`tfmtl.fit`: training with a validation split and early stopping, in one call."""
 
-import warnings
-
 import keras
 import numpy as np
 import pandas as pd
@@ -67,7 +65,9 @@ def fit(
             with the same directory resumes where an interrupted one stopped,
             on the same batches an uninterrupted run would have seen (each
             epoch's row order is a function of `seed` and the epoch). Removed
-            when training ends.
+            when training ends. A run resumed mid-epoch finishes that epoch
+            in one `model.fit` call and trains the later ones in a second;
+            the callbacks see one training.
         checkpoint_every: `"epoch"` (default) or a number of steps.
         callbacks: more Keras callbacks.
         validation_batch_size: int. Defaults to `8192`.
@@ -129,16 +129,14 @@ def fit(
         found += [_MonitorCheck(monitor), stopper]
     if tensorboard is not None:
         found.append(_tensorboard(tensorboard))
-    checkpoints, initial_epoch = None, 0
+    checkpoints, initial_epoch, skip = None, 0, 0
     if checkpoint_dir is not None:
         checkpoints = Checkpoints(checkpoint_dir, checkpoint_every, epoch_data, stopper,
                                   write=not multi_worker or distribute.is_chief(distribution))
         checkpoints.set_model(model)
         resumed = checkpoints.restore()
         if resumed is not None:
-            initial_epoch = resumed[0]
-            if epoch_data is not None and resumed[1]:
-                train = epoch_data.dataset(resumed_mid_epoch=True)
+            initial_epoch, skip = resumed
             if verbose:
                 print(f"resuming from {checkpoint_dir}: epoch {resumed[0] + 1}, after step "
                       f"{resumed[1]}")
@@ -150,14 +148,13 @@ def fit(
     if multi_worker:
         history = distribute.fit_multi_worker(
             model, epoch_data, valid, epochs, found + [FiniteCheck()], verbose, initial_epoch,
-            resumed_mid_epoch=checkpoints is not None and bool(
-                checkpoints.resumed and checkpoints.resumed[1]))
+            skip)
+    elif skip:
+        history = _fit_resumed_mid_epoch(model, epoch_data, skip, valid, epochs, verbose,
+                                         found, initial_epoch)
     else:
-        with warnings.catch_warnings():
-            # A run resumed mid-epoch has epochs of two lengths: Keras says the first ran out.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = model.fit(train, validation_data=valid, epochs=epochs, verbose=verbose,
-                                callbacks=found, initial_epoch=initial_epoch)
+        history = model.fit(train, validation_data=valid, epochs=epochs, verbose=verbose,
+                            callbacks=found, initial_epoch=initial_epoch)
     if checkpoints is not None:
         history.history = checkpoints.previous
         history.epoch = list(range(len(next(iter(checkpoints.previous.values()), []))))
@@ -183,6 +180,97 @@ def _split(data, validation, seed):
         raise ValueError(f"validation={validation} of {len(frame)} rows leaves no rows for "
                          "training or validation.")
     return frame.iloc[order[cut:]], frame.iloc[order[:cut]]
+
+
+def _fit_resumed_mid_epoch(model, epoch_data, skip, valid, epochs, verbose, callbacks, epoch):
+    """Trains the rest of `epoch` (after `skip` batches) in one `fit`, the later epochs in another.
+
+    One `fit` cannot: Keras runs every epoch for as many steps as the data
+    states, or, where it states none, as many as the first epoch ran, so
+    the later epochs would be cut to the resumed epoch's length. The
+    callbacks see one training across the two calls (`_OneTraining`).
+    """
+    whole = _OneTraining(callbacks, epochs=epochs, steps=epoch_data.steps)
+    whole.last_epoch = epoch
+    optimizer = model.optimizer
+    # `fit` ends by finalising the optimizer's variables (an EMA optimizer writes its averages
+    # into the model): only the whole training's end may do that.
+    optimizer.finalize_variable_values = lambda variables: None
+    try:
+        history = model.fit(epoch_data.dataset(skip), validation_data=valid, epochs=epochs,
+                            verbose=verbose, callbacks=[whole], initial_epoch=epoch)
+    finally:
+        del optimizer.finalize_variable_values  # the class's own again
+    if whole.stopped or epoch + 1 >= epochs:
+        optimizer.finalize_variable_values(model.trainable_weights)
+        whole.end()
+        return history
+    whole.last_epoch = None
+    history = model.fit(epoch_data.dataset(), validation_data=valid, epochs=epochs,
+                        verbose=verbose, callbacks=[whole], initial_epoch=epoch + 1)
+    whole.end()
+    return history
+
+
+class _OneTraining(keras.callbacks.Callback):
+    """`callbacks` over one training run as several `fit` calls.
+
+    They see one `on_train_begin` (the first call's), one `on_train_end`
+    (sent by `end()`), every epoch and batch, and the whole run's `epochs`
+    and `steps` in their `params`. A call stops after `last_epoch`.
+    """
+
+    def __init__(self, callbacks, epochs, steps):
+        super().__init__()
+        self.inner = keras.callbacks.CallbackList(callbacks)
+        self.whole = {"epochs": epochs, "steps": steps}
+        self.last_epoch, self.stopped, self.began, self.end_logs = None, False, False, None
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.inner.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params({**params, **self.whole})
+
+    def on_train_begin(self, logs=None):
+        if not self.began:
+            self.began = True
+            self.inner.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        self.end_logs = logs  # passed on by `end`, once the last call is over
+
+    def end(self):
+        self.inner.on_train_end(self.end_logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.inner.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.inner.on_epoch_end(epoch, logs)
+        self.stopped = bool(self.model.stop_training)
+        if epoch == self.last_epoch:
+            self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.inner.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.inner.on_train_batch_end(batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self.inner.on_test_begin(logs)
+
+    def on_test_end(self, logs=None):
+        self.inner.on_test_end(logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.inner.on_test_batch_begin(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.inner.on_test_batch_end(batch, logs)
 
 
 class _EpochOrder(keras.callbacks.Callback):

@@ -15,6 +15,7 @@ import pytest
 from tfmtl.checkpoint import completed_steps
 
 WORKER = os.path.join(os.path.dirname(__file__), "worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Measured: 6e-7 (float summation order across replicas); the masked task's loss is
 # normalised over the global batch, without which the gap was 8e-4 after 6 steps.
 TOLERANCE = 1e-5
@@ -33,7 +34,8 @@ def _ports(n):
 def _start(tmp_path, index, ports, out, checkpoint_dir=None, tag=""):
     config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
               "task": {"type": "worker", "index": index}}
-    env = dict(os.environ, TF_CONFIG=json.dumps(config), CUDA_VISIBLE_DEVICES="-1")
+    env = dict(os.environ, TF_CONFIG=json.dumps(config), CUDA_VISIBLE_DEVICES="-1",
+               PYTHONPATH=ROOT)  # the working tree's tfmtl, not an installed copy
     log = open(tmp_path / f"worker{index}{tag}.log", "w")
     args = [sys.executable, WORKER, str(out)] + ([str(checkpoint_dir)] if checkpoint_dir else [])
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -127,7 +129,7 @@ def test_mirrored_strategy_trains_like_one_device():
     loss normalisation, against no strategy."""
     result = subprocess.run([sys.executable, os.path.join(os.path.dirname(WORKER), "mirrored.py")],
                             capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, CUDA_VISIBLE_DEVICES="-1"),
+                            env=dict(os.environ, CUDA_VISIBLE_DEVICES="-1", PYTHONPATH=ROOT),
                             cwd=os.path.dirname(WORKER))
     assert result.returncode == 0, result.stderr[-3000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
