@@ -281,30 +281,37 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("every, at, saved", [
-    (7, (2, 10), (2, 7)),    # mid-epoch
-    (7, (2, 42), (2, 42)),   # one batch of the epoch left
-    (43, (2, "end"), (2, 0)),  # after the last batch, before the epoch's end: no step save
+@pytest.mark.parametrize("every, at, saved, dropout", [
+    (7, (2, 10), (2, 7), 0.0),    # mid-epoch
+    (7, (2, 10), (2, 7), 0.3),    # mid-epoch, dropout masks from the saved seed state
+    (7, (2, 42), (2, 42), 0.0),   # one batch of the epoch left
+    (43, (2, "end"), (2, 0), 0.0),  # after the last batch, before the epoch's end: no step save
 ])
-def test_a_run_resumed_mid_epoch_trains_every_later_epoch_in_full(tmp_path, every, at, saved):
+def test_a_run_resumed_mid_epoch_ends_as_an_uninterrupted_run(tmp_path, every, at, saved,
+                                                               dropout):
     frame = shop(3000)  # 2,700 training rows: 43 batches of 64 an epoch
     options = dict(epochs=5, batch_size=64, verbose=0, seed=0, checkpoint_every=every)
-    reference = build(frame)
-    tfmtl.fit(reference, frame, checkpoint_dir=tmp_path / "reference", **options)
+    model = lambda: build(frame, dropout=dropout, tower_dropout=dropout)  # noqa: E731
+    reference = model()
+    expected = tfmtl.fit(reference, frame, checkpoint_dir=tmp_path / "reference", **options)
     with pytest.raises(KeyboardInterrupt):
-        tfmtl.fit(build(frame), frame, checkpoint_dir=tmp_path / "run",
-                  callbacks=[_Interrupt(at)], **options)
+        tfmtl.fit(model(), frame, checkpoint_dir=tmp_path / "run", callbacks=[_Interrupt(at)],
+                  **options)
     assert completed_steps(tmp_path / "run") == saved
-    resumed, seen = build(frame), _Interrupt()
+    resumed, seen = model(), _Interrupt()
     history = tfmtl.fit(resumed, frame, checkpoint_dir=tmp_path / "run", callbacks=[seen],
                         **options)
     # Keras takes an epoch's length from the first one where the data states none: the later
     # epochs must not shrink to the resumed one's.
     assert seen.batches == {2: 43 - saved[1], 3: 43, 4: 43}
     assert (seen.begins, seen.ends) == (1, 1) and seen.params["epochs"] == 5
-    assert seen.params["steps"] == 43 and len(history.history["loss"]) == 5
+    assert seen.params["steps"] == 43 and not resumed.stop_training
     for a, b in zip(reference.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(b, a, atol=1e-5)
+    # The resumed epoch's logged training metrics cover the batches before the kill too.
+    assert history.history.keys() == expected.history.keys()
+    for key, values in expected.history.items():
+        np.testing.assert_allclose(history.history[key], values, rtol=1e-4, err_msg=key)
 
 
 def test_a_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):

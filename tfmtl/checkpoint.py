@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmtl import distribute
 from tfmtl.data.targets import prepare_arrays
 
 STATE = "state.npz"
@@ -62,10 +63,12 @@ class EpochData:
 class Checkpoints(keras.callbacks.Callback):
     """Saves the whole training state every `every` steps or every epoch; resumes from it.
 
-    The state (weights, optimizer variables, epoch, step, the early-stopping
-    state and the history so far) is one `.npz` written to a temporary file
-    and renamed over the last one, so a kill during a write leaves the
-    previous checkpoint whole. Once training ends the folder is removed.
+    The state (weights, optimizer variables, the random seeds of dropout,
+    the running metrics of the epoch, epoch, step, the early-stopping state
+    and the history so far) is one `.npz` written to a temporary file and
+    renamed over the last one, so a kill during a write leaves the previous
+    checkpoint whole. A resumed run ends on the weights and logs of an
+    uninterrupted one. Once training ends the folder is removed.
 
     Args:
         directory: str. Where `state.npz` lives.
@@ -97,7 +100,11 @@ class Checkpoints(keras.callbacks.Callback):
             weights = [saved[f"w{i}"] for i in range(meta["weights"])]
             slots = [saved[f"o{i}"] for i in range(meta["optimizer"])]
             best = [saved[f"b{i}"] for i in range(meta["best"])]
+            seeds = [saved[f"s{i}"] for i in range(meta.get("seeds", 0))]
+            self.metric_values = [saved[f"m{i}"] for i in range(meta.get("metrics", 0))]
         self.model.set_weights(weights)
+        for variable, value in zip(_seed_states(self.model), seeds):
+            variable.assign(value)
         optimizer = self.model.optimizer
         if not optimizer.built:
             with self.model.distribute_strategy.scope():
@@ -122,6 +129,15 @@ class Checkpoints(keras.callbacks.Callback):
         if self.data is not None:
             self.data.set_epoch(epoch, skip)
         self.epoch, self.step = epoch, skip
+        values = getattr(self, "metric_values", [])
+        if skip and values:  # the epoch's metrics so far (Keras has just reset them)
+            variables = self.model.metrics_variables
+            if [tuple(v.shape) for v in variables] != [np.shape(v) for v in values]:
+                raise ValueError("The checkpoint's metrics differ from the model's: resume "
+                                 "with the model compiled as it was when the checkpoint was "
+                                 "written.")
+            for variable, value in zip(variables, values):
+                variable.assign(value)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -150,14 +166,31 @@ class Checkpoints(keras.callbacks.Callback):
             stopper = {"best": None if best_value is None else float(best_value),
                        "wait": int(self.stopper.wait), "best_epoch": int(self.stopper.best_epoch)}
             best = self.stopper.best_weights or []
+        strategy = self.model.distribute_strategy
+        # This process's own values: reading a variable synchronised on read (a metric's, under a
+        # strategy) is a collective operation, which the other workers, not saving, would not join.
+        local = lambda v: keras.ops.convert_to_numpy(strategy.experimental_local_results(v)[0])  # noqa: E731
+        seeds = [local(v) for v in _seed_states(self.model)]
+        # Under several workers each holds its part of the epoch's metrics: they start afresh.
+        metrics = ([] if distribute.is_multi_worker(strategy)
+                   else [local(v) for v in self.model.metrics_variables])
         meta = {"epoch": epoch, "step": step, "weights": len(weights), "optimizer": len(slots),
-                "best": len(best), "stopper": stopper, "history": self.previous}
+                "best": len(best), "seeds": len(seeds), "metrics": len(metrics),
+                "stopper": stopper, "history": self.previous}
         arrays = {f"w{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"s{i}": v for i, v in enumerate(seeds)})
+        arrays.update({f"m{i}": v for i, v in enumerate(metrics)})
         arrays.update({f"o{i}": v for i, v in enumerate(slots)})
         arrays.update({f"b{i}": v for i, v in enumerate(best)})
         temporary = self.path + ".tmp.npz"
         np.savez(temporary, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(temporary, self.path)  # atomic: the old state stays whole until this
+
+
+def _seed_states(model):
+    """The state of the model's random seed generators (dropout's): its variables not weights."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def completed_steps(directory):

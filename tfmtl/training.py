@@ -150,6 +150,12 @@ def fit(
             model, epoch_data, valid, epochs, found + [FiniteCheck()], verbose, initial_epoch,
             skip)
     elif skip:
+        if not isinstance(epoch_data, EpochData) or skip >= epoch_data.steps:
+            raise ValueError(
+                f"The checkpoint in {checkpoint_dir} was written after step {skip} of epoch "
+                f"{initial_epoch + 1}; resume it with the training data and batch_size it was "
+                "written with (in-memory data: a frame or a dict of columns)"
+                + (f", which make {epoch_data.steps} steps an epoch." if epoch_data else "."))
         history = _fit_resumed_mid_epoch(model, epoch_data, skip, valid, epochs, verbose,
                                          found, initial_epoch)
     else:
@@ -190,15 +196,23 @@ def _fit_resumed_mid_epoch(model, epoch_data, skip, valid, epochs, verbose, call
     the later epochs would be cut to the resumed epoch's length. The
     callbacks see one training across the two calls (`_OneTraining`).
     """
-    whole = _OneTraining(callbacks, epochs=epochs, steps=epoch_data.steps)
+    # Keras' own progress bar and history stay outside: it adds its own unless it finds them.
+    own = [c for c in callbacks if isinstance(c, (keras.callbacks.ProgbarLogger,
+                                                  keras.callbacks.History))]
+    whole = _OneTraining([c for c in callbacks if c not in own], epochs=epochs,
+                         steps=epoch_data.steps)
     whole.last_epoch = epoch
+    if not all(getattr(metric, "built", True) for metric in model.metrics):
+        # Keras builds the compiled metrics in the first step; the checkpoint's running values
+        # of them go in as the epoch begins, so build them now on one batch.
+        model.evaluate(epoch_data.dataset(skip).take(1), verbose=0)
     optimizer = model.optimizer
     # `fit` ends by finalising the optimizer's variables (an EMA optimizer writes its averages
     # into the model): only the whole training's end may do that.
     optimizer.finalize_variable_values = lambda variables: None
     try:
         history = model.fit(epoch_data.dataset(skip), validation_data=valid, epochs=epochs,
-                            verbose=verbose, callbacks=[whole], initial_epoch=epoch)
+                            verbose=verbose, callbacks=[whole, *own], initial_epoch=epoch)
     finally:
         del optimizer.finalize_variable_values  # the class's own again
     if whole.stopped or epoch + 1 >= epochs:
@@ -207,7 +221,7 @@ def _fit_resumed_mid_epoch(model, epoch_data, skip, valid, epochs, verbose, call
         return history
     whole.last_epoch = None
     history = model.fit(epoch_data.dataset(), validation_data=valid, epochs=epochs,
-                        verbose=verbose, callbacks=[whole], initial_epoch=epoch + 1)
+                        verbose=verbose, callbacks=[whole, *own], initial_epoch=epoch + 1)
     whole.end()
     return history
 
@@ -227,8 +241,9 @@ class _OneTraining(keras.callbacks.Callback):
         self.last_epoch, self.stopped, self.began, self.end_logs = None, False, False, None
 
     def set_model(self, model):
+        if self.model is None:  # once: TensorBoard's `set_model` opens new writers
+            self.inner.set_model(model)
         super().set_model(model)
-        self.inner.set_model(model)
 
     def set_params(self, params):
         super().set_params(params)
@@ -243,6 +258,7 @@ class _OneTraining(keras.callbacks.Callback):
         self.end_logs = logs  # passed on by `end`, once the last call is over
 
     def end(self):
+        self.model.stop_training = self.stopped  # not the stop that ended a call
         self.inner.on_train_end(self.end_logs)
 
     def on_epoch_begin(self, epoch, logs=None):
