@@ -314,6 +314,16 @@ def test_a_run_resumed_mid_epoch_ends_as_an_uninterrupted_run(tmp_path, every, a
         np.testing.assert_allclose(history.history[key], values, rtol=1e-4, err_msg=key)
 
 
+def test_a_mid_epoch_checkpoint_resumed_with_other_batches_is_refused(tmp_path):
+    frame = shop(3000)
+    options = dict(epochs=2, verbose=0, seed=0, checkpoint_dir=tmp_path, checkpoint_every=7)
+    with pytest.raises(KeyboardInterrupt):
+        tfmtl.fit(build(frame), frame, batch_size=64, callbacks=[_Interrupt((0, 10))], **options)
+    with pytest.raises(ValueError, match="written after step 7 of epoch 1; resume it with the "
+                                         "training data and batch_size it was written with"):
+        tfmtl.fit(build(frame), frame, batch_size=512, **options)  # 6 steps an epoch
+
+
 def test_a_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
     frame = shop(600)
     model = build(frame)
