@@ -198,6 +198,7 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
         callbacks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    model.optimizer.finalize_variable_values(model.trainable_weights)  # as Keras' fit ends (EMA)
     callbacks.on_train_end(logs)
     return model.history
 
