@@ -281,17 +281,27 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("every, at, saved, dropout", [
-    (7, (2, 10), (2, 7), 0.0),    # mid-epoch
-    (7, (2, 10), (2, 7), 0.3),    # mid-epoch, dropout masks from the saved seed state
-    (7, (2, 42), (2, 42), 0.0),   # one batch of the epoch left
-    (43, (2, "end"), (2, 0), 0.0),  # after the last batch, before the epoch's end: no step save
+def _model(frame, variant):
+    if variant == "dropout":  # masks drawn from the saved seed state
+        return build(frame, dropout=0.3, tower_dropout=0.3)
+    model = build(frame)
+    if variant == "ema":  # the averages written into the model at the very end only
+        model.compile(optimizer=keras.optimizers.Adam(use_ema=True, ema_overwrite_frequency=None))
+    return model
+
+
+@pytest.mark.parametrize("every, at, saved, variant", [
+    (7, (2, 10), (2, 7), ""),    # mid-epoch
+    (7, (2, 10), (2, 7), "dropout"),
+    (7, (2, 10), (2, 7), "ema"),
+    (7, (2, 42), (2, 42), ""),   # one batch of the epoch left
+    (43, (2, "end"), (2, 0), ""),  # after the last batch, before the epoch's end: no step save
 ])
 def test_a_run_resumed_mid_epoch_ends_as_an_uninterrupted_run(tmp_path, every, at, saved,
-                                                               dropout):
+                                                               variant):
     frame = shop(3000)  # 2,700 training rows: 43 batches of 64 an epoch
     options = dict(epochs=5, batch_size=64, verbose=0, seed=0, checkpoint_every=every)
-    model = lambda: build(frame, dropout=dropout, tower_dropout=dropout)  # noqa: E731
+    model = lambda: _model(frame, variant)  # noqa: E731
     reference = model()
     expected = tfmtl.fit(reference, frame, checkpoint_dir=tmp_path / "reference", **options)
     with pytest.raises(KeyboardInterrupt):
