@@ -190,8 +190,7 @@ def fit_multi_worker(model, epoch_data, validation, epochs, callbacks, verbose, 
             trained += 1
             if model.stop_training:
                 break
-        # Across replicas: the epoch's metrics over every row (none in an epoch resumed
-        # after its last step, as Keras' own fit logs it).
+        # Across replicas: the epoch's metrics over every row (none if no step ran).
         logs = _results(model) if trained else {}
         if validation_data is not None:
             logs.update({f"val_{k}": v for k, v in _evaluate(model, validation_data, test).items()})
