@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmtl import distribute
 from tfmtl.data.targets import prepare_arrays
 
 STATE = "state.npz"
@@ -67,8 +66,9 @@ class Checkpoints(keras.callbacks.Callback):
     the running metrics of the epoch, epoch, step, the early-stopping state
     and the history so far) is one `.npz` written to a temporary file and
     renamed over the last one, so a kill during a write leaves the previous
-    checkpoint whole. A resumed run ends on the weights and logs of an
-    uninterrupted one. Once training ends the folder is removed.
+    checkpoint whole. A resumed run ends on the weights of an uninterrupted
+    one, and on one replica on its logs too (several replicas start the
+    resumed epoch's metrics afresh). Once training ends the folder is removed.
 
     Args:
         directory: str. Where `state.npz` lives.
@@ -171,8 +171,8 @@ class Checkpoints(keras.callbacks.Callback):
         # strategy) is a collective operation, which the other workers, not saving, would not join.
         local = lambda v: keras.ops.convert_to_numpy(strategy.experimental_local_results(v)[0])  # noqa: E731
         seeds = [local(v) for v in _seed_states(self.model)]
-        # Under several workers each holds its part of the epoch's metrics: they start afresh.
-        metrics = ([] if distribute.is_multi_worker(strategy)
+        # Under several replicas each holds its part of the epoch's metrics: they start afresh.
+        metrics = ([] if strategy.num_replicas_in_sync > 1
                    else [local(v) for v in self.model.metrics_variables])
         meta = {"epoch": epoch, "step": step, "weights": len(weights), "optimizer": len(slots),
                 "best": len(best), "seeds": len(seeds), "metrics": len(metrics),
