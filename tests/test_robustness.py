@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import export
+import export.serve_check
 import tfmtl
 import zoo
 from tests.helpers import tiny_hparams
@@ -139,7 +140,7 @@ def test_text_and_fractions_in_typed_columns_are_named():
     assert one["click"].shape == (1, 1)
 
 
-def test_a_serving_error_names_the_feature(tmp_path):
+def test_a_serving_error_names_the_feature(tmp_path, capsys):
     frame = shop(300)
     model = build(frame)
     version = export.save(model, str(tmp_path / "m"))
@@ -149,6 +150,17 @@ def test_a_serving_error_names_the_feature(tmp_path):
                                              user=tf.constant([1], tf.int64))
     keys = sorted(model.schema.internal_names.values())
     assert "[feature 'price']" in export.client.name_inputs(error.value.message, keys)
+    # serve-check names it too (its own copy of the rule: it imports no tfmtl code).
+    bad = export.predict_request({"city": ["a"], "price": ["x"], "user": [1]}, "m")
+    export.warmup.write_warmup(version, [bad])
+    assert export.serve_check.main(version) == 1
+    assert "[feature 'price']" in capsys.readouterr().out
+    # inf and -inf are missing values in the SavedModel too: the mean, as NaN is.
+    outputs = loaded.signatures["serving_default"](
+        city=tf.constant(["a"] * 3), price=tf.constant([np.inf, -np.inf, np.nan], tf.float32),
+        user=tf.constant([1] * 3, tf.int64))
+    for scores in outputs.values():
+        np.testing.assert_allclose(scores.numpy()[:2], scores.numpy()[[2, 2]], rtol=1e-6)
 
 
 def cli(*args, cwd=ROOT):
@@ -183,6 +195,9 @@ def test_cli_parses_strictly_and_warns_of_leaks(tmp_path, capsys):
     for option in ("--checkpoint-dir", "--tensorboard"):
         taken = str(tmp_path / "taken")
         assert f"{option} {taken} is a file" in refused(option, taken)[1]
+    (tmp_path / "kept.keras").write_text("x")
+    out, err = refused("--save", str(tmp_path / "kept.keras"))
+    assert "exists; remove it or choose another path" in err and "Epoch" not in out
     leaky = cli("train", "--data", str(path), "--labels", "click", "--model", "mmoe", "--epochs",
                 "1", "--quiet", "--set", "num_experts=2", "--set", "expert_units=[8]")
     assert leaky.returncode == 0, leaky.stderr[-1500:]

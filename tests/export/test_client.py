@@ -59,6 +59,8 @@ def test_client_errors_are_clear(server, served):
     client = export.Client(target, "ranker", specs=specs, timeout=1.0)
     with pytest.raises(ValueError, match=r"Missing feature\(s\) \['city'\]"):
         client.predict({k: v for k, v in features.items() if k != "city"})
+    with pytest.raises(ValueError, match=r"Unknown feature\(s\) \['colour'\]"):
+        client.predict({**features, "colour": ["red"] * 6})
     with pytest.raises(ValueError, match="Feature 'user_id' takes integers"):
         client.predict({**features, "user_id": [str(v) for v in features["user_id"]]})
     with pytest.raises(ValueError, match="Feature 'city' takes strings"):

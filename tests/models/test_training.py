@@ -144,6 +144,8 @@ def test_fit_helper_splits_validation_and_checks_the_monitor():
     "corrupt, message",
     [
         (lambda d: d.iloc[:0], r"The data is empty \(0 rows\)"),
+        (lambda d: {**{c: d[c].to_numpy() for c in d.columns}, "city": d.city.to_numpy()[:-1]},
+         r"Columns have different lengths: \{.*'city': 199"),
         (lambda d: d.drop(columns=["city"]), r"Feature column\(s\) missing from the data: \['city'\]"),
         (lambda d: d.drop(columns=["rating"]), r"missing from the data: 'rating' \(task 'rating'\)"),
         (lambda d: d.assign(rating=np.where(np.arange(len(d)) < 3, np.nan, d.rating)),
