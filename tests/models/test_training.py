@@ -68,7 +68,7 @@ def test_masked_task_loss_ignores_masked_rows():
 def test_all_data_forms_give_the_same_evaluation():
     data = frame(256)
     model = build(data)
-    schema, tasks = model.schema, model.tasks
+    schema = model.schema
     reference = model.evaluate(data, verbose=0, return_dict=True, batch_size=64)
 
     columns = {c: data[c].to_numpy() for c in data.columns}
