@@ -160,6 +160,7 @@ def test_a_serving_error_names_the_feature(tmp_path, capsys):
         city=tf.constant(["a"] * 3), price=tf.constant([np.inf, -np.inf, np.nan], tf.float32),
         user=tf.constant([1] * 3, tf.int64))
     for scores in outputs.values():
+        assert np.isfinite(scores.numpy()).all()
         np.testing.assert_allclose(scores.numpy()[:2], scores.numpy()[[2, 2]], rtol=1e-6)
 
 
