@@ -43,6 +43,21 @@ def test_one_tensor_or_one_view_per_branch_plus_the_shared_one(name):
         switcher_for({"type": name, **SMALL[name]}, BRANCHES)(views((3, 4)))
 
 
+GATES = {"omoe": 1, "mmoe": 2, "cgc": 2, "ple": 5}  # PLE: 2 + a shared gate, then 2
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_mlp_gates_add_a_hidden_layer_to_every_gate_and_serialise(name):
+    one = rng.normal(size=(4, 5)).astype("float32")
+    linear = switcher_for({"type": name, **SMALL[name]}, BRANCHES)
+    linear(one)
+    mlp = switcher_for({"type": name, **SMALL[name], "gate_units": [4]}, BRANCHES)
+    # one hidden Dense (kernel and bias) more in each gate; config, shapes, .keras round trip
+    check_layer(mlp, [one], [(4, 6)] * BRANCHES, expected_weights=len(linear.weights) + 2 * GATES[name])
+    hidden = [w for w in mlp.weights if "gate" in w.path and tuple(w.shape)[-1:] == (4,)]
+    assert len(hidden) == 2 * GATES[name], [w.path for w in mlp.weights]
+
+
 # Which outputs change when one view changes: task-specific parts read their
 # branch's view, shared parts the shared one (STEM-Net: all forward, so every
 # task sees every task's experts).

@@ -135,5 +135,5 @@ def test_the_saved_config_holds_each_vocabulary_once(name, tmp_path):
     with zipfile.ZipFile(tmp_path / "m.keras") as archive:
         config = archive.read("config.json").decode()
     assert config.count("lille_town") == 1, config.count("lille_town")
-    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    reloaded = tfmtl.load_model(tmp_path / "m.keras")  # keras.saving.load_model, tfmtl imported
     assert reloaded.schema == model.schema
