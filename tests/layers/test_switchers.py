@@ -53,7 +53,8 @@ def test_mlp_gates_add_a_hidden_layer_to_every_gate_and_serialise(name):
     linear(one)
     mlp = switcher_for({"type": name, **SMALL[name], "gate_units": [4]}, BRANCHES)
     # one hidden Dense (kernel and bias) more in each gate; config, shapes, .keras round trip
-    check_layer(mlp, [one], [(4, 6)] * BRANCHES, expected_weights=len(linear.weights) + 2 * GATES[name])
+    check_layer(mlp, [one], [(4, 6)] * BRANCHES,
+                expected_weights=len(linear.weights) + 2 * GATES[name])
     hidden = [w for w in mlp.weights if "gate" in w.path and tuple(w.shape)[-1:] == (4,)]
     assert len(hidden) == 2 * GATES[name], [w.path for w in mlp.weights]
 
