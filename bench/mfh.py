@@ -236,7 +236,8 @@ def report(results, seeds, shares, out):
         f"shuffling); training time {table.seconds.sum():.0f} s over all runs. Users per group: "
         + ", ".join(f"{g} {shares[g]:.2f}% (paper, ML-20M: {PAPER_USER_SHARES[g]:.2f}%)"
                     for g in GROUPS)
-        + "; test rows per group (mean over seeds): " + ", ".join(f"{g} {n}" for g, n in rows.items())
+        + "; test rows per group (mean over seeds): "
+        + ", ".join(f"{g} {n}" for g, n in rows.items())
         + ".\n\nMean ± std over seeds, in brackets the change against the flat 2-task model "
           "of the same switcher; the paper's Table 6 beside.\n\n" + results_table(table)
         + "\n\nPaired differences per seed (positive: the first model better; AUC a - b, MSE "
