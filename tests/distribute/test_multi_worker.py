@@ -31,14 +31,18 @@ def _ports(n):
     return ports
 
 
-def _start(tmp_path, index, ports, out, checkpoint_dir=None, tag=""):
+def _cluster_env(index, ports, **extra):
     config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
               "task": {"type": "worker", "index": index}}
-    env = dict(os.environ, TF_CONFIG=json.dumps(config), CUDA_VISIBLE_DEVICES="-1",
-               PYTHONPATH=ROOT)  # the working tree's tfmtl, not an installed copy
+    return dict(os.environ, TF_CONFIG=json.dumps(config), CUDA_VISIBLE_DEVICES="-1",
+                PYTHONPATH=ROOT, **extra)  # the working tree's tfmtl, not an installed copy
+
+
+def _start(tmp_path, index, ports, out, checkpoint_dir=None, tag="", **env):
     log = open(tmp_path / f"worker{index}{tag}.log", "w")
     args = [sys.executable, WORKER, str(out)] + ([str(checkpoint_dir)] if checkpoint_dir else [])
-    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(args, env=_cluster_env(index, ports, **env), stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def _finish(processes, tmp_path, timeout=300):
@@ -137,3 +141,58 @@ def test_mirrored_strategy_trains_like_one_device():
     assert measured["gap"] <= TOLERANCE, measured["gap"]
     for key in ("loss", "like_auc", "val_loss"):
         np.testing.assert_allclose(measured["history"][key], measured["one"][key], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_workers_with_different_batches_stop_with_a_clear_error(tmp_path):
+    """A worker that shuffles with another seed builds other global batches: every worker
+    stops with an error that says so, instead of training on mismatched slices or waiting."""
+    ports = _ports(2)
+    workers = [_start(tmp_path, i, ports, tmp_path / f"w{i}.npz", WORKER_SHUFFLE_SEED=str(i))
+               for i in range(2)]
+    for index, process in enumerate(workers):
+        assert process.wait(timeout=300) != 0
+        log = (tmp_path / f"worker{index}.log").read_text()
+        assert "ValueError: The workers differ in the first global batch" in log, log[-3000:]
+        assert "Epoch 1/" not in log  # stopped before the first step
+        assert not (tmp_path / f"w{index}.npz").exists()
+
+
+@pytest.mark.slow
+def test_command_line_multi_worker_saves_and_exports_on_the_chief_only(tmp_path):
+    """`python -m tfmtl train --strategy multi-worker` on two workers with the same command:
+    the chief writes --save and --export, the other worker saves into a temporary folder of
+    its own and deletes it."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"user": rng.integers(0, 30, 2000), "price": rng.normal(size=2000)})
+    rows["click"] = ((rows.user % 2 == 0) ^ (rng.random(2000) < 0.1)).astype(int)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    command = [sys.executable, "-m", "tfmtl", "train", "--model", "mmoe", "--data",
+               str(tmp_path / "rows.parquet"), "--labels", "click", "--epochs", "2",
+               "--batch-size", "200", "--set", "num_experts=2", "--set", "expert_units=[8]",
+               "--strategy", "multi-worker", "--save", str(tmp_path / "m.keras"),
+               "--export", str(tmp_path / "served"), "--quiet"]
+    ports, scratch = _ports(2), [tmp_path / f"tmp{i}" for i in range(2)]
+    workers = []
+    for i in range(2):
+        scratch[i].mkdir()
+        workers.append(subprocess.Popen(
+            command, env=_cluster_env(i, ports, TMPDIR=str(scratch[i])), cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+        assert "Test metrics (200 held-out rows" in output, output[-3000:]
+    assert f"saved {tmp_path / 'm.keras'}" in outputs[0]
+    assert "saved " not in outputs[1]
+    assert not [p.name for p in scratch[1].iterdir() if p.name.startswith("tfmtl_worker_")]
+    assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
+    import keras
+
+    import tfmtl  # noqa: F401  (registers the model's classes)
+
+    model = keras.saving.load_model(tmp_path / "m.keras")
+    scores = model.predict(rows.head(50), verbose=0)["click"]
+    assert np.isfinite(scores).all()

@@ -2,7 +2,8 @@
 
 Trains MMoE (a masked task) on synthetic rows with `tfmtl.fit` under the
 strategy `TF_CONFIG` implies (multi-worker when set, else none) and saves the
-trained weights and the history to `OUT` (.npz).
+trained weights and the history to `OUT` (.npz). `WORKER_SHUFFLE_SEED` (default
+0) is `tfmtl.fit`'s seed: a worker given another one builds other global batches.
 """
 
 import json
@@ -41,6 +42,7 @@ def main(out, checkpoint_dir=None):
     model, frame = build(strategy)
     history = tfmtl.fit(model, frame, validation=0.2, epochs=EPOCHS, batch_size=BATCH,
                         patience=EPOCHS, verbose=2, checkpoint_dir=checkpoint_dir,
+                        seed=int(os.environ.get("WORKER_SHUFFLE_SEED", "0")),
                         checkpoint_every=2 if checkpoint_dir else "epoch")
     np.savez(out, *[w.numpy() for w in model.trainable_weights],
              history=json.dumps(history.history))
