@@ -25,7 +25,7 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
 
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
                             [--reuse-search | --report-only] [--only MODEL[,MODEL]]
-                            [--checkpoint-dir DIR]
+                            [--checkpoint-dir DIR] [--search-seed N]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
@@ -36,7 +36,10 @@ baselines; one search costs about an hour here) and keeps the other models'
 rows and search records already in `--out`, so the ablations can be added
 one at a time to an earlier run. `--checkpoint-dir DIR` saves each search's state
 after every epoch (`DIR/<data>_<model>/`); the same command resumes an
-interrupted search there after its last saved epoch.
+interrupted search there after its last saved epoch. `--search-seed N` seeds the
+searches with N instead of 0 (their initial weights and batch order), for the
+search's own spread: with `--only automtl` its rows and record are added as
+`automtl (search seed N)` beside the main run's.
 """
 
 import argparse
@@ -139,12 +142,19 @@ def earlier_searches(out_dir, data_name):
         return json.load(f)[data_name]
 
 
+def label_of(variant, search_seed=0):
+    """The model name of a searched variant in the results: `automtl`, `w/o INT`, ...; a search
+    with another seed than 0 adds it: `automtl (search seed 1)`."""
+    return variant if search_seed == 0 else f"{variant} (search seed {search_seed})"
+
+
 def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
-             checkpoint=None):
+             checkpoint=None, search_seed=0):
     """Searches (or reuses) each variant and retrains it, then the baselines, `seeds` each.
 
     With `only` (a set of model names), just those run; the other models' rows and search
-    records are taken from the earlier run in `out_dir`."""
+    records are taken from the earlier run in `out_dir`. `search_seed` seeds the searches (their
+    initial weights and batch order); the retrains use `seeds`."""
     parts, schema, tasks = movielens(cache) if data_name == "movielens" else synthetic()
     rows, searched = [], {}
     earlier = earlier_searches(out_dir, data_name) if reuse or only else {}
@@ -154,14 +164,15 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
         if unknown:
             raise SystemExit(f"--only: unknown models {sorted(unknown)} for {data_name}; "
                              f"known: {list(variants) + list(BASELINES)}")
+        labels = {label_of(m, search_seed) if m in variants else m for m in only}
         kept = pd.read_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"))
-        kept = kept[~kept.model.isin(only)]
-        searched = {k: v for k, v in earlier.items() if k not in only}
+        kept = kept[~kept.model.isin(labels)]
+        searched = {k: v for k, v in earlier.items() if k not in labels}
         reuse = False
     for variant in variants:
         if only and variant not in only:
             continue
-        label = "automtl" if variant == "automtl" else variant
+        label = label_of(variant, search_seed)
         if reuse:
             if label not in earlier:
                 print(f"{data_name}: no earlier search of {variant}; skipped", flush=True)
@@ -171,18 +182,20 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
             print(f"{data_name}: {variant} as searched before", flush=True)
         else:
             print(f"{data_name}: search {variant}", flush=True)
-            state = (None if checkpoint is None else
-                     os.path.join(checkpoint, f"{data_name}_{re.sub('[^a-zA-Z]+', '_', label)}"))
+            state = (None if checkpoint is None else os.path.join(
+                checkpoint, f"{data_name}_{re.sub('[^a-zA-Z0-9]+', '_', label).strip('_')}"))
             architecture, history = search(schema, tasks, parts[0], parts[1], variant=variant,
-                                           seed=0, verbose=1, checkpoint=state, **SEARCH)
+                                           seed=search_seed, verbose=1, checkpoint=state,
+                                           **SEARCH)
             searched[label] = {"architecture": json.loads(architecture.to_json()),
                                "history": history}
         print(architecture.summary(), flush=True)
         print(f"  search: {architecture.info['seconds']:.0f} s, peak RSS "
               f"{architecture.info['peak_rss_mib']:.0f} MiB", flush=True)
         if out_dir and variant == "automtl" and not reuse:
-            architecture.save(os.path.join(out_dir, f"automtl_{data_name}_architecture.json"))
-            architecture.draw(os.path.join(out_dir, f"automtl_{data_name}_architecture.png"))
+            stem = f"automtl_{data_name}" + (f"_search_seed{search_seed}" if search_seed else "")
+            architecture.save(os.path.join(out_dir, f"{stem}_architecture.json"))
+            architecture.draw(os.path.join(out_dir, f"{stem}_architecture.png"))
         for seed in seeds:
             result = evaluate("automtl", schema, tasks, parts, seed, architecture=architecture)
             rows.append(dict(data=data_name, model=label, seed=seed, **result))
@@ -261,6 +274,9 @@ def main():
                         help="retrain from the searches recorded in --out instead of searching")
     parser.add_argument("--only", help="comma-separated models to run (e.g. 'w/o INT'); the "
                         "others' rows and search records are kept from --out")
+    parser.add_argument("--search-seed", type=int, default=0,
+                        help="seed of the searches (0: the main run); with another seed the "
+                        "searched models are named e.g. 'automtl (search seed 1)' in the results")
     parser.add_argument("--checkpoint-dir", metavar="DIR", help="save each search's state there "
                         "after every epoch and resume an interrupted one from it")
     args = parser.parse_args()
@@ -281,9 +297,11 @@ def main():
             tasks = [Task(c[:-len("_auc")]) for c in frame.columns if c.endswith("_auc")]
         else:
             frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
-                                              args.reuse_search, only, args.checkpoint_dir)
+                                              args.reuse_search, only, args.checkpoint_dir,
+                                              args.search_seed)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
-                 " (retrained from scratch; the search ran once, seed 0)")
+                 " (retrained from scratch; each search ran once, seed 0 unless its name says "
+                 "another)")
         sections = [table(frame, tasks, searched, title), ""]
         if data_name == "synthetic":
             sections += ["Bayes-optimal test AUC (the generator's own probabilities, same split): "
