@@ -249,7 +249,44 @@ def table(frame, tasks, searched, title):
             lines.append(f"- {name}: " + "; ".join(
                 f"{c} {describe(paired_ahead((ours[c] - theirs[c]).dropna(), c))}"
                 for c in columns))
-    return "\n".join(lines)
+    return "\n".join(lines + search_spread(frame, columns, searched))
+
+
+def search_spread(frame, columns, searched):
+    """Lines on the search's own spread when AutoMTL was searched with several seeds: each
+    search's means over its retrains, the spread of those means across searches, and where each
+    other model's mean lies against the searches' range."""
+    searches = [m for m in frame.model.unique()
+                if m == "automtl" or m.startswith("automtl (search seed ")]
+    if len(searches) < 2:
+        return []
+    means = frame[frame.model.isin(searches)].groupby("model", sort=False)[columns].mean()
+    lines = ["", f"The search's own spread: AutoMTL searched {len(searches)} times (`automtl` "
+             "with search seed 0, the others with the seed in their name), each derived "
+             "architecture retrained with the seeds above; the means over those retrains:", "",
+             "| search | " + " | ".join(columns) + " | search s | peak RSS MiB | interaction | "
+             "experts per task |", "|---" * (len(columns) + 5) + "|"]
+    for model in searches:
+        arch = searched.get(model, {}).get("architecture", {})
+        info = arch.get("info", {})
+        lines.append(f"| {model} | " + " | ".join(f"{means.loc[model, c]:.4f}" for c in columns)
+                     + f" | {info.get('seconds', float('nan')):.0f} | "
+                     f"{info.get('peak_rss_mib', float('nan')):.0f} | "
+                     f"{arch.get('interaction', '?')} | "
+                     + "; ".join(f"{t} {e}" for t, e in arch.get("task_experts", {}).items())
+                     + " |")
+    lines.append("| across searches (mean ± std) | " + " | ".join(
+        f"{means[c].mean():.4f} ± {means[c].std():.4f}" for c in columns) + " | | | | |")
+    lines += ["", "Each other model's mean against the range of the searches' means (below / "
+              "inside / above [lowest, highest]):", ""]
+    for model, block in frame[~frame.model.isin(searches)].groupby("model", sort=False):
+        cells = []
+        for c in columns:
+            low, high, value = means[c].min(), means[c].max(), block[c].mean()
+            where = "below" if value < low else "above" if value > high else "inside"
+            cells.append(f"{c} {value:.4f} {where} [{low:.4f}, {high:.4f}]")
+        lines.append(f"- {model}: " + "; ".join(cells))
+    return lines
 
 
 def paired_ahead(differences, column):
@@ -312,6 +349,14 @@ def main():
         sections += [f"expert {i}: {' -> '.join(ops)}" for i, ops in enumerate(arch["experts"])]
         sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
         sections += ["```", ""]
+        for label in sorted(k for k in searched if k.startswith("automtl (search seed ")):
+            other = searched[label]["architecture"]
+            sections += [f"Derived by {label}:", "", "```",
+                         f"interaction: {other['interaction']}"]
+            sections += [f"expert {i}: {' -> '.join(ops)}"
+                         for i, ops in enumerate(other["experts"])]
+            sections += [f"task {t}: experts {e}" for t, e in other["task_experts"].items()]
+            sections += ["```", ""]
         # One file set per data set, so that a data set run alone keeps the others' results.
         write_results(args.out, f"automtl_{data_name}", "\n".join(sections), {data_name: searched})
 
