@@ -95,7 +95,8 @@ def test_two_workers_train_like_one_worker_with_the_global_batch(tmp_path, one_w
 def test_a_killed_worker_restarts_and_training_resumes_from_the_checkpoint(tmp_path, one_worker):
     """SIGKILL one worker mid-epoch: the other fails (its collective aborts, as a cluster
     manager sees), both restart, resume from the chief's last checkpoint, and end with the
-    weights of an uninterrupted run: no step lost or repeated beyond the checkpoint."""
+    weights of an uninterrupted run: no step lost or repeated beyond the checkpoint. A restart
+    where one worker does not see the checkpoint folder stops with a clear error first."""
     ports, checkpoints = _ports(2), tmp_path / "checkpoints"
     outs = [tmp_path / f"w{i}.npz" for i in range(2)]
     workers = [_start(tmp_path, i, ports, outs[i], checkpoints) for i in range(2)]
@@ -116,6 +117,16 @@ def test_a_killed_worker_restarts_and_training_resumes_from_the_checkpoint(tmp_p
     saved = completed_steps(checkpoints)
     assert saved is not None and saved >= state
     print(f"killed after checkpoint {state} (epoch, step); restarting from {saved}")
+    # Restarted with a checkpoint folder that worker 1 does not see: both stop, saying so,
+    # before a step, and the chief's checkpoint is left as it was.
+    elsewhere = tmp_path / "not_shared"
+    mismatched = [_start(tmp_path, 0, ports, outs[0], checkpoints, "m"),
+                  _start(tmp_path, 1, ports, outs[1], elsewhere, "m")]
+    for index, process in enumerate(mismatched):
+        assert process.wait(timeout=300) != 0
+        log = (tmp_path / f"worker{index}m.log").read_text()
+        assert "The workers differ in the epoch to resume from" in log, log[-3000:]
+    assert completed_steps(checkpoints) == saved
     restarted = [_start(tmp_path, i, ports, outs[i], checkpoints, "b")
                  for i in range(2)]
     _finish(restarted, tmp_path)
