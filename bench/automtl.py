@@ -39,7 +39,9 @@ after every epoch (`DIR/<data>_<model>/`); the same command resumes an
 interrupted search there after its last saved epoch. `--search-seed N` seeds the
 searches with N instead of 0 (their initial weights and batch order), for the
 search's own spread: with `--only automtl` its rows and record are added as
-`automtl (search seed N)` beside the main run's.
+`automtl (search seed N)` beside the main run's (it needs `--only`; a
+baseline named there is retrained as usual). `--reuse-search` keeps those
+rows and records as they are.
 """
 
 import argparse
@@ -169,6 +171,12 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
         kept = kept[~kept.model.isin(labels)]
         searched = {k: v for k, v in earlier.items() if k not in labels}
         reuse = False
+    elif reuse:  # the other search seeds' rows and records stay, as they were retrained
+        searched = {k: v for k, v in earlier.items() if "(search seed " in k}
+        path = os.path.join(out_dir, f"automtl_{data_name}.csv")
+        if searched and os.path.exists(path):
+            kept = pd.read_csv(path)
+            kept = kept[kept.model.isin(searched)]
     for variant in variants:
         if only and variant not in only:
             continue
@@ -320,6 +328,9 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     if only and not args.out:
         parser.error("--only needs --out (the earlier run it adds to)")
+    if args.search_seed and not only:
+        parser.error("--search-seed needs --only (e.g. --only automtl): its searches are added "
+                     "beside the main run's in --out")
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -349,7 +360,8 @@ def main():
         sections += [f"expert {i}: {' -> '.join(ops)}" for i, ops in enumerate(arch["experts"])]
         sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
         sections += ["```", ""]
-        for label in sorted(k for k in searched if k.startswith("automtl (search seed ")):
+        for label in sorted((k for k in searched if k.startswith("automtl (search seed ")),
+                            key=lambda k: int(re.sub("[^0-9]", "", k))):
             other = searched[label]["architecture"]
             sections += [f"Derived by {label}:", "", "```",
                          f"interaction: {other['interaction']}"]

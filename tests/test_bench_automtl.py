@@ -1,9 +1,13 @@
 """bench/automtl.py's report of the search's own spread (`--search-seed`)."""
 
+import json
+import sys
+
 import pandas as pd
 import pytest
 
 from bench import automtl
+from tfmtl.schema import Task
 
 
 def test_search_seed_names_the_model_only_when_not_zero():
@@ -49,3 +53,97 @@ def test_search_spread_counts_the_range_ends_as_inside(value):
                           dict(model="cgc", seed=0, ok_auc=float(value))])
     lines = automtl.search_spread(frame, ["ok_auc"], {})
     assert f"- cgc: ok_auc {value} inside [0.8000, 0.8200]" in lines
+
+
+class FakeArchitecture:
+    """Stands in for a searched `Architecture`: what `run_data` reads and writes of one."""
+
+    info = {"seconds": 1.0, "peak_rss_mib": 2.0}
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(json.loads(text)["seed"])
+
+    def to_json(self):
+        return json.dumps({"seed": self.seed, "interaction": f"cross_{self.seed + 1}",
+                           "experts": [["skip"]], "task_experts": {"ok": [0]}, "info": self.info})
+
+    def summary(self):
+        return f"searched with seed {self.seed}"
+
+    def save(self, path):
+        with open(path, "w") as f:
+            f.write(self.to_json())
+
+    def draw(self, path):
+        with open(path, "w") as f:
+            f.write("drawing")
+
+
+@pytest.fixture
+def earlier_run(tmp_path, monkeypatch):
+    """An earlier run in `tmp_path` (AutoMTL searched with seed 0, MMoE), and `bench.automtl`
+    with its data, search and retraining replaced by fakes; returns the searches' calls."""
+    calls = []
+
+    def search(schema, tasks, train, valid, variant, seed, verbose, checkpoint, **sizes):
+        calls.append((variant, seed, checkpoint))
+        return FakeArchitecture(seed), {"loss": [1.0]}
+
+    def evaluate(name, schema, tasks, parts, seed, architecture=None, **hparams):
+        searched = -1 if architecture is None else architecture.seed
+        return dict(epochs=1, seconds=1.0, parameters=10, ok_auc=0.9 + searched / 100 + seed / 1000,
+                    mtl_loss=0.5)
+
+    monkeypatch.setattr(automtl, "movielens", lambda cache=None: ([None] * 3, None, [Task("ok")]))
+    monkeypatch.setattr(automtl, "search", search)
+    monkeypatch.setattr(automtl, "evaluate", evaluate)
+    monkeypatch.setattr(automtl, "Architecture", FakeArchitecture)
+    monkeypatch.setattr(automtl, "BASELINES", {"mmoe": {}})
+    rows = [dict(data="movielens", model=m, seed=s, epochs=1, seconds=1.0, parameters=10,
+                 ok_auc=auc + s / 1000, mtl_loss=0.5)
+            for m, auc in (("automtl", 0.5), ("mmoe", 0.6)) for s in (0, 1)]
+    pd.DataFrame(rows).to_csv(tmp_path / "automtl_movielens.csv", index=False)
+    record = {"architecture": json.loads(FakeArchitecture(0).to_json()), "history": {}}
+    (tmp_path / "automtl_movielens.json").write_text(json.dumps({"movielens": {"automtl": record}}))
+    (tmp_path / "automtl_movielens_architecture.json").write_text("the main search's")
+    return calls
+
+
+def test_a_search_seed_is_added_beside_the_main_run(tmp_path, earlier_run):
+    frame, searched, _ = automtl.run_data(
+        "movielens", [0, 1], ("automtl",) + automtl.ABLATIONS, str(tmp_path), None,
+        only={"automtl"}, checkpoint=str(tmp_path / "states"), search_seed=1)
+    state = tmp_path / "states" / "movielens_automtl_search_seed_1"
+    assert earlier_run == [("automtl", 1, str(state))]
+    assert sorted(searched) == ["automtl", "automtl (search seed 1)"]
+    by_model = {m: list(block.ok_auc) for m, block in frame.groupby("model")}
+    assert by_model == {"automtl": [0.5, 0.501], "mmoe": [0.6, 0.601],
+                        "automtl (search seed 1)": [0.91, 0.911]}
+    assert pd.read_csv(tmp_path / "automtl_movielens.csv").shape[0] == 6
+    assert (tmp_path / "automtl_movielens_architecture.json").read_text() == "the main search's"
+    saved = json.loads((tmp_path / "automtl_movielens_search_seed1_architecture.json").read_text())
+    assert saved["seed"] == 1
+
+
+def test_reuse_search_keeps_the_other_search_seeds(tmp_path, earlier_run):
+    _, searched, _ = automtl.run_data("movielens", [0, 1], ("automtl",) + automtl.ABLATIONS,
+                                      str(tmp_path), None, only={"automtl"}, search_seed=2)
+    automtl.write_results(str(tmp_path), "automtl_movielens", "report", {"movielens": searched})
+    frame, searched, _ = automtl.run_data("movielens", [0], ("automtl",), str(tmp_path), None,
+                                          reuse=True)
+    assert earlier_run == [("automtl", 2, None)]  # reused, not searched again
+    assert sorted(searched) == ["automtl", "automtl (search seed 2)"]
+    by_model = {m: list(block.ok_auc) for m, block in frame.groupby("model")}
+    assert by_model == {"automtl": [0.9], "mmoe": [0.89],
+                        "automtl (search seed 2)": [0.92, 0.921]}
+
+
+def test_search_seed_needs_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["automtl.py", "--out", str(tmp_path), "--search-seed", "1"])
+    with pytest.raises(SystemExit):
+        automtl.main()
+    assert "--search-seed needs --only" in capsys.readouterr().err
