@@ -363,6 +363,9 @@ def _train(args):
             _save(args, model, streams, test)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if args.save or args.export:
+            print(f"not the chief: saved into {scratch} and deleted it (the chief writes "
+                  "--save / --export)")
         return 0
     _save(args, model, streams, test, report=True)
     return 0

@@ -1,6 +1,7 @@
 """Multi-worker training on `MultiWorkerMirroredStrategy`: two real worker processes on
 127.0.0.1 with `TF_CONFIG`, against one worker with the same global batch."""
 
+import contextlib
 import json
 import os
 import signal
@@ -45,10 +46,23 @@ def _start(tmp_path, index, ports, out, checkpoint_dir=None, tag="", **env):
                             stderr=subprocess.STDOUT)
 
 
-def _finish(processes, tmp_path, timeout=300):
-    for index, process in enumerate(processes):
-        rc = process.wait(timeout=timeout)
-        assert rc == 0, (tmp_path / f"worker{index}.log").read_text()[-3000:]
+def _finish(processes, tmp_path, timeout=300, tag=""):
+    with _killed_on_failure(processes):
+        for index, process in enumerate(processes):
+            rc = process.wait(timeout=timeout)
+            assert rc == 0, (tmp_path / f"worker{index}{tag}.log").read_text()[-3000:]
+
+
+@contextlib.contextmanager
+def _killed_on_failure(processes):
+    """Kills the processes still running when the block fails (a timeout, an assertion)."""
+    try:
+        yield
+    except BaseException:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        raise
 
 
 def _load(path):
@@ -101,35 +115,41 @@ def test_a_killed_worker_restarts_and_training_resumes_from_the_checkpoint(tmp_p
     outs = [tmp_path / f"w{i}.npz" for i in range(2)]
     workers = [_start(tmp_path, i, ports, outs[i], checkpoints) for i in range(2)]
     deadline, state = time.time() + 300, None
-    while time.time() < deadline:  # into the second epoch, past its first checkpoint
-        try:
-            state = completed_steps(checkpoints)
-        except (OSError, ValueError, KeyError):  # being renamed into place
-            state = None
-        if state is not None and state[0] >= 1 and state[1] > 0:
-            break
-        assert workers[0].poll() is None and workers[1].poll() is None, "a worker ended early"
-        time.sleep(0.05)
-    assert state is not None and state[0] >= 1, state
-    workers[1].send_signal(signal.SIGKILL)
-    survivor = workers[0].wait(timeout=180)
-    assert survivor != 0  # its collective ops aborted once the peer died
+    with _killed_on_failure(workers):
+        while time.time() < deadline:  # into the second epoch, past its first checkpoint
+            try:
+                state = completed_steps(checkpoints)
+            except (OSError, ValueError, KeyError):  # being renamed into place
+                state = None
+            if state is not None and state[0] >= 1 and state[1] > 0:
+                break
+            assert workers[0].poll() is None and workers[1].poll() is None, "a worker ended early"
+            time.sleep(0.05)
+        assert state is not None and state[0] >= 1, state
+        workers[1].send_signal(signal.SIGKILL)
+        killed = time.time()
+        survivor = workers[0].wait(timeout=180)
+        assert survivor != 0  # its collective ops aborted once the peer died
     saved = completed_steps(checkpoints)
     assert saved is not None and saved >= state
-    print(f"killed after checkpoint {state} (epoch, step); restarting from {saved}")
+    print(f"killed after checkpoint {state} (epoch, step); the other worker stopped "
+          f"{time.time() - killed:.0f} s later; restarting from {saved}")
     # Restarted with a checkpoint folder that worker 1 does not see: both stop, saying so,
     # before a step, and the chief's checkpoint is left as it was.
     elsewhere = tmp_path / "not_shared"
+    ports = _ports(2)
     mismatched = [_start(tmp_path, 0, ports, outs[0], checkpoints, "m"),
                   _start(tmp_path, 1, ports, outs[1], elsewhere, "m")]
-    for index, process in enumerate(mismatched):
-        assert process.wait(timeout=300) != 0
-        log = (tmp_path / f"worker{index}m.log").read_text()
-        assert "The workers differ in the epoch to resume from" in log, log[-3000:]
+    with _killed_on_failure(mismatched):
+        for index, process in enumerate(mismatched):
+            assert process.wait(timeout=300) != 0
+            log = (tmp_path / f"worker{index}m.log").read_text()
+            assert "The workers differ in the epoch to resume from" in log, log[-3000:]
     assert completed_steps(checkpoints) == saved
+    ports = _ports(2)
     restarted = [_start(tmp_path, i, ports, outs[i], checkpoints, "b")
                  for i in range(2)]
-    _finish(restarted, tmp_path)
+    _finish(restarted, tmp_path, tag="b")
     log = (tmp_path / "worker0b.log").read_text()
     assert f"epoch {saved[0] + 1}, after step {saved[1]}" in log, log[-2000:]
     (w0, _), (w1, _) = _load(outs[0]), _load(outs[1])
@@ -161,12 +181,13 @@ def test_workers_with_different_batches_stop_with_a_clear_error(tmp_path):
     ports = _ports(2)
     workers = [_start(tmp_path, i, ports, tmp_path / f"w{i}.npz", WORKER_SHUFFLE_SEED=str(i))
                for i in range(2)]
-    for index, process in enumerate(workers):
-        assert process.wait(timeout=300) != 0
-        log = (tmp_path / f"worker{index}.log").read_text()
-        assert "ValueError: The workers differ in the first global batch" in log, log[-3000:]
-        assert "Epoch 1/" not in log  # stopped before the first step
-        assert not (tmp_path / f"w{index}.npz").exists()
+    with _killed_on_failure(workers):
+        for index, process in enumerate(workers):
+            assert process.wait(timeout=300) != 0
+            log = (tmp_path / f"worker{index}.log").read_text()
+            assert "ValueError: The workers differ in the first global batch" in log, log[-3000:]
+            assert "Epoch 1/" not in log  # stopped before the first step
+            assert not (tmp_path / f"w{index}.npz").exists()
 
 
 @pytest.mark.slow
@@ -192,13 +213,15 @@ def test_command_line_multi_worker_saves_and_exports_on_the_chief_only(tmp_path)
         workers.append(subprocess.Popen(
             command, env=_cluster_env(i, ports, TMPDIR=str(scratch[i])), cwd=ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    with _killed_on_failure(workers):
+        outputs = [w.communicate(timeout=300)[0] for w in workers]
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]
         assert "Test metrics (200 held-out rows" in output, output[-3000:]
-    assert f"saved {tmp_path / 'm.keras'}" in outputs[0]
-    assert "saved " not in outputs[1]
-    assert not [p.name for p in scratch[1].iterdir() if p.name.startswith("tfmtl_worker_")]
+    assert f"saved {tmp_path / 'm.keras'}" in outputs[0] and "not the chief" not in outputs[0]
+    said = [line for line in outputs[1].splitlines() if line.startswith("not the chief: saved")]
+    assert said and f"saved into {scratch[1] / 'tfmtl_worker_'}" in said[0], outputs[1][-3000:]
+    assert not list(scratch[1].iterdir())  # its temporary folder is gone
     assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
     import keras
 
