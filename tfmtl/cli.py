@@ -199,6 +199,9 @@ def _select(args):
 def _search(args):
     from tfmtl.search import search
 
+    if not 0 <= args.warmup < args.epochs:  # before the data is read
+        raise UsageError(f"--warmup {args.warmup} must be at least 0 and below --epochs "
+                         f"{args.epochs} (beta trains after the warm-up)")
     _, (train, valid, _), schema, tasks = _prepared(args, model="automtl")
     print(f"AutoMTL search on {args.data}: {len(train)} train / {len(valid)} validation rows, "
           f"{len(schema)} features, tasks {[t.name for t in tasks]}")

@@ -126,14 +126,20 @@ def build(name, schema, tasks, selection=None, field_mask=False, **hparams_):
     """
     fn = builder(name)
     if not isinstance(schema, Schema):
-        raise TypeError(f"schema must be a tfmtl.Schema. Received: {type(schema).__name__}")
+        hint = (" (tfmtl.infer_schema returns (schema, tasks): unpack it)"
+                if isinstance(schema, tuple) else "")
+        raise TypeError(f"schema must be a tfmtl.Schema. Received: {type(schema).__name__}"
+                        f"{hint}")
     faceted = tasks if isinstance(tasks, FacetedTasks) else None
     if faceted is not None and not fn.takes_facets:
         takes = [n for n in list_models() if _MODELS[n].takes_facets]
         raise TypeError(f"Model {name!r} takes a list of Task; FacetedTasks go to {takes}.")
     tasks = faceted.tasks if faceted is not None else list(tasks)
     if not tasks or not all(isinstance(t, Task) for t in tasks):
-        raise TypeError(f"tasks must be a non-empty list of tfmtl.Task. Received: {tasks!r}")
+        hint = (f" (one tfmtl.Task per label: Task({tasks[0]!r}), ...)"
+                if tasks and all(isinstance(t, str) for t in tasks) else "")
+        raise TypeError(f"tasks must be a non-empty list of tfmtl.Task. Received: {tasks!r}"
+                        f"{hint}")
     names = [t.name for t in tasks]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -65,6 +65,12 @@ def test_client_errors_are_clear(server, served):
         client.predict({**features, "user_id": [str(v) for v in features["user_id"]]})
     with pytest.raises(ValueError, match="Feature 'city' takes strings"):
         client.predict({**features, "city": list(range(6))})
+    with pytest.raises(ValueError, match=r"Feature 'price' takes numbers \(float32\)"):
+        client.predict({**features, "price": ["cheap"] * 6})
+    with pytest.raises(ValueError, match=r"'price' must be one value per row.*\(3, 2\)"):
+        client.predict({**features, "price": np.ones((3, 2))})
+    with pytest.raises(ValueError, match=r"Features have different lengths: .*'price': 5"):
+        client.predict({**features, "price": features["price"][:5]})
     with pytest.raises(export.ServingError, match="has no model 'ranker2'"):
         export.Client(target, "ranker2", specs=specs).predict(features)
     servicer.delay = 2.0

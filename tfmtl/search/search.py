@@ -117,7 +117,9 @@ class Search:
         self.tasks = list(tasks)
         self.chosen = default_chosen(len(self.tasks)) if chosen is None else int(chosen)
         if not 1 <= self.chosen <= num_experts:
-            raise ValueError(f"chosen must be in [1, {num_experts}]. Received: {chosen}")
+            default = f" (the default for {len(self.tasks)} tasks)" if chosen is None else ""
+            raise ValueError(f"chosen (experts kept per task) must be in [1, num_experts="
+                             f"{num_experts}]. Received: {self.chosen}{default}")
         self.epochs, self.warmup, self.variant, self.seed = epochs, warmup, variant, seed
         self.settings = dict(embedding_dim=embedding_dim, units=units,
                              tower_units=list(tower_units), dropout=dropout,

@@ -1,0 +1,145 @@
+"""Bad input refused in one clear message that names it: the command line (exit status 2,
+`tfmtl: error: ...`, before any training) and the library's entry points."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import tfmtl
+import zoo
+from tests.helpers import tiny_hparams
+from tfmtl.cli import main as cli_main
+from tfmtl.schema import Task
+
+
+def rows(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"user": rng.integers(0, 30, n), "price": rng.normal(size=n)})
+    frame["click"] = ((frame.user % 2 == 0) ^ (rng.random(n) < 0.1)).astype(int)
+    frame["buy"] = (frame.click * (rng.random(n) < 0.5)).astype(int)
+    return frame
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "rows.parquet"
+    rows().to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def refused(capsys):
+    """Runs `python -m tfmtl ARGS` in-process; returns its one error line (status 2 asserted)."""
+    def run(*args):
+        try:
+            code = cli_main([str(a) for a in args])
+        except SystemExit as stop:  # argparse's own refusals
+            code = stop.code
+        out, err = capsys.readouterr()
+        assert code == 2, (out, err)
+        assert "Traceback" not in err and "Epoch" not in out, (out, err)
+        return err.strip().splitlines()[-1]
+    return run
+
+
+def test_train_refusals_name_the_bad_option(data, tmp_path, refused):
+    assert "--labels is needed with a data file (rows.parquet)" in refused("train", "--data", data)
+    (tmp_path / "rows.json").write_text("{}")
+    assert "unsupported file type '.json': use .parquet or .csv" in refused(
+        "train", "--data", tmp_path / "rows.json", "--labels", "click")
+    train = ("train", "--data", data, "--labels", "click")
+    assert "--epochs and --batch-size must be positive" in refused(*train, "--epochs", "0")
+    assert "--set takes NAME=VALUE; received 'num_experts'" in refused(
+        *train, "--set", "num_experts")
+    assert "--save writes a .keras file; received" in refused(*train, "--save", tmp_path / "m.h5")
+    missing = tmp_path / "no_such_folder" / "m.keras"
+    assert f"--save: the folder {missing.parent} does not exist" in refused(
+        *train, "--save", missing)
+    assert "--exclude names column(s) ['colour'] not in rows.parquet" in refused(
+        *train, "--exclude", "colour")
+    assert "--masks names column 'bought', which is not in the data" in refused(
+        "train", "--data", data, "--labels", "click,buy", "--masks", "buy=bought")
+    assert "give --select or --selection, not both" in refused(
+        *train, "--select", "1", "--selection", tmp_path / "s.json")
+    assert f"no architecture file {tmp_path / 'a.json'}" in refused(
+        *train, "--architecture", tmp_path / "a.json")
+    assert "--architecture trains the automtl model, not 'mmoe'" in refused(
+        *train, "--model", "mmoe", "--architecture", tmp_path / "a.json")
+
+
+def test_schema_file_refusals(data, tmp_path, refused):
+    train = ("train", "--data", data, "--labels", "click")
+    assert f"no schema file {tmp_path / 's.json'}" in refused(
+        *train, "--schema", tmp_path / "s.json")
+    (tmp_path / "other.json").write_text(json.dumps({"features": []}))
+    assert "is not a schema file from `python -m tfmtl schema`" in refused(
+        *train, "--schema", tmp_path / "other.json")
+
+
+def test_parquet_directory_refusals(tmp_path, refused):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rows().to_parquet(folder / "a.parquet")
+    assert f"--labels is needed with parquet files ({folder})" in refused(
+        "train", "--data", folder)
+    assert "--chunk-rows must be positive" in refused(
+        "train", "--data", folder, "--labels", "click", "--chunk-rows", "0")
+    assert "--exclude names column(s) ['colour'] not in" in refused(
+        "train", "--data", folder, "--labels", "click", "--exclude", "colour")
+
+
+def test_search_refusals_come_before_the_data_is_read(tmp_path, refused):
+    # A data path that does not exist: the warm-up check must answer first.
+    assert "--warmup 5 must be at least 0 and below --epochs 3" in refused(
+        "search", "--data", tmp_path / "missing.parquet", "--labels", "click", "--epochs", "3")
+
+
+def test_search_names_the_default_chosen_that_does_not_fit(data, refused):
+    line = refused("search", "--data", data, "--labels", "click,buy", "--experts", "4",
+                   "--epochs", "2", "--warmup", "1")
+    assert ("chosen (experts kept per task) must be in [1, num_experts=4]. Received: 6 "
+            "(the default for 2 tasks)") in line
+
+
+def test_export_refusals(tmp_path, refused):
+    base = ("export", "--base-dir", tmp_path / "served")
+    assert f"no model at {tmp_path / 'm.keras'}" in refused(
+        *base, "--model-dir", tmp_path / "m.keras")
+    assert "must hold exactly one .keras file; found 0" in refused(*base, "--model-dir", tmp_path)
+
+
+def test_library_entry_points_name_the_mistake():
+    frame = rows()
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "buy"])
+    with pytest.raises(TypeError, match=r"Received: tuple \(tfmtl.infer_schema returns "
+                                        r"\(schema, tasks\): unpack it\)"):
+        zoo.build("mmoe", tfmtl.infer_schema(frame, labels=["click"]), tasks)
+    with pytest.raises(TypeError, match=r"one tfmtl.Task per label: Task\('click'\)"):
+        zoo.build("mmoe", schema, ["click", "buy"])
+    with pytest.raises(ValueError, match=r"Repeated task names: \['click'\]"):
+        zoo.build("mmoe", schema, [Task("click"), Task("click")])
+    with pytest.raises(ValueError, match="infer_schema needs at least one label column"):
+        tfmtl.infer_schema(frame, labels=[])
+    with pytest.raises(TypeError, match="infer_schema needs a pandas DataFrame"):
+        tfmtl.infer_schema(frame.to_dict("list"), labels=["click"])
+    with pytest.raises(KeyError, match=r"No feature 'usr' in the schema. Known: \['user', "):
+        schema["usr"]
+
+
+def test_fit_refusals_name_the_mistake():
+    frame = rows()
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "buy"])
+    model = zoo.build("mmoe", schema, tasks, **tiny_hparams("mmoe"))
+    dataset = tf.data.Dataset.from_tensor_slices(dict(frame)).batch(64)
+    with pytest.raises(ValueError, match="A fraction of a dataset cannot be held out: pass "
+                                         "validation data"):
+        tfmtl.fit(model, dataset, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"validation=0.5 of 1 rows leaves no rows"):
+        tfmtl.fit(model, frame.head(1), validation=0.5, epochs=1, verbose=0)
+    model.compile()
+    with pytest.raises(ValueError, match="`y` must be a dict of label columns for a model that "
+                                         "reads several"):
+        model.fit(frame[["user", "price"]], frame["click"].to_numpy(), epochs=1, verbose=0)
