@@ -89,6 +89,9 @@ def test_parquet_directory_refusals(tmp_path, refused):
         "train", "--data", folder, "--labels", "click", "--chunk-rows", "0")
     assert "--exclude names column(s) ['colour'] not in" in refused(
         "train", "--data", folder, "--labels", "click", "--exclude", "colour")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert f"No .parquet files in {empty}" in refused("train", "--data", empty, "--labels", "click")
 
 
 def test_search_refusals_come_before_the_data_is_read(tmp_path, refused):
@@ -127,6 +130,23 @@ def test_library_entry_points_name_the_mistake():
         tfmtl.infer_schema(frame.to_dict("list"), labels=["click"])
     with pytest.raises(KeyError, match=r"No feature 'usr' in the schema. Known: \['user', "):
         schema["usr"]
+    with pytest.raises(ValueError, match=r"Task 'ctr': label must be a column name or a "
+                                         r"non-empty tuple of column names. Received: label=\(\)"):
+        Task("ctr", label=[])
+    with pytest.raises(ValueError, match=r"Task 'buy': mask must be a column name. "
+                                         r"Received: mask=\['click'\]"):
+        Task("buy", mask=["click"])
+
+
+def test_saliency_on_too_few_rows_says_what_to_change():
+    from tfmtl.selection import field_saliency
+
+    frame = rows()
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "buy"])
+    model = zoo.build("mmoe", schema, tasks, field_mask=True, **tiny_hparams("mmoe"))
+    with pytest.raises(ValueError, match=r"5 batches of 200 rows need 1000 rows; the data has "
+                                         r"600: pass fewer batches or a smaller batch_size"):
+        field_saliency(model, frame, batch_size=200, batches=5)
 
 
 def test_fit_refusals_name_the_mistake():

@@ -184,7 +184,7 @@ def _batches(model, data, batch_size, batches, seed):
     size = min(batch_size, len(frame))
     if batches * size > len(frame):
         raise ValueError(f"{batches} batches of {size} rows need {batches * size} rows; the data "
-                         f"has {len(frame)}.")
+                         f"has {len(frame)}: pass fewer batches or a smaller batch_size.")
     for b in range(batches):
         rows = frame.iloc[order[b * size:(b + 1) * size]]
         x, y, weights = model.prepare(rows)
