@@ -163,3 +163,44 @@ def test_fit_refusals_name_the_mistake():
     with pytest.raises(ValueError, match="`y` must be a dict of label columns for a model that "
                                          "reads several"):
         model.fit(frame[["user", "price"]], frame["click"].to_numpy(), epochs=1, verbose=0)
+
+
+def test_training_export_and_hyperparameter_refusals(tmp_path):
+    import keras
+
+    import export
+    from tfmtl.data import split
+
+    frame = rows()
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "buy"])
+    with pytest.raises(ValueError, match=r"num_experts must be >= 1. Received: num_experts=0"):
+        zoo.build("mmoe", schema, tasks, **{**tiny_hparams("mmoe"), "num_experts": 0})
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\). Received: dropout=1.0"):
+        zoo.build("mmoe", schema, tasks, **{**tiny_hparams("mmoe"), "dropout": 1.0})
+    with pytest.raises(ValueError, match=r"fractions must sum to 1. Received: \(0.5, 0.4\)"):
+        split(frame, (0.5, 0.4))
+    model = zoo.build("mmoe", schema, tasks, **tiny_hparams("mmoe"))
+    dataset = tf.data.Dataset.from_tensor_slices(dict(frame)).batch(100)
+    with pytest.raises(ValueError, match="Step checkpoints need in-memory training data"):
+        tfmtl.fit(model, dataset, validation=dataset, epochs=1, verbose=0,
+                  checkpoint_dir=tmp_path / "states", checkpoint_every=3)
+    with pytest.raises(ValueError, match="every must be 'epoch' or a positive number of steps. "
+                                         "Received: 0"):
+        tfmtl.fit(model, frame, epochs=1, verbose=0, checkpoint_dir=tmp_path / "states",
+                  checkpoint_every=0)
+    model.compile()
+    with pytest.raises(ValueError, match=r"sample_weight names unknown tasks \['clik'\]. "
+                                         r"Tasks: \['click', 'buy'\]"):
+        model.fit(frame, sample_weight={"clik": np.ones(len(frame))}, epochs=1, verbose=0)
+    without_price = tf.data.Dataset.from_tensor_slices(
+        dict(frame.drop(columns=["price"]))).batch(100)
+    with pytest.raises(ValueError, match=r"Feature column\(s\) missing from the dataset: "
+                                         r"\['price'\]"):
+        model.predict(without_price, verbose=0)
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="export.save needs a tfmtl model with its schema and "
+                                         "tasks"):
+        export.save(plain, str(tmp_path / "served"))
+    with pytest.raises(ValueError, match=r"version must be >= 0. Received: version=-1"):
+        export.save(model, str(tmp_path / "served"), version=-1)
+    assert not (tmp_path / "served").exists()  # refused before anything was written
