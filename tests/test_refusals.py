@@ -204,3 +204,32 @@ def test_training_export_and_hyperparameter_refusals(tmp_path):
     with pytest.raises(ValueError, match=r"version must be >= 0. Received: version=-1"):
         export.save(model, str(tmp_path / "served"), version=-1)
     assert not (tmp_path / "served").exists()  # refused before anything was written
+
+
+def test_facet_refusals_name_the_facet():
+    from tfmtl.mfh import Facet, FacetedTasks
+
+    behaviours = [Task("like"), Task("rating", "regression")]
+    group = Facet("group", ("new", "low", "high"), "activity", boundaries=(10, 20))
+    cases = [
+        (lambda: Facet("group", ("new", "new"), "activity", boundaries=(10,)),
+         r"Facet 'group': values must be unique and non-empty"),
+        (lambda: Facet("group", ("new", "old"), "activity", boundaries=(10,), keys=("a", "b")),
+         r"Facet 'group': give boundaries or keys, not both"),
+        (lambda: Facet("group", ("new", "low", "high"), "activity", boundaries=(20, 10)),
+         r"Facet 'group': boundaries must be 2 finite, strictly increasing numbers. "
+         r"Received: \(20, 10\)"),
+        (lambda: Facet("os", ("ios", "android"), "os", keys=("iOS",)),
+         r"Facet 'os': keys must be 2 unique column values"),
+        (lambda: FacetedTasks(behaviours, [group, group]),
+         r"Facet names must be unique \(and not 'behaviour'\)"),
+        (lambda: FacetedTasks([Task("like"), Task("new")], [group]),
+         r"Behaviour names and facet values must be unique across facets"),
+        (lambda: FacetedTasks(behaviours, [group], other_weight=1.0),
+         r"other_weight must be in \[0, 1\). Received: 1.0"),
+        (lambda: FacetedTasks(behaviours, [group], sharing="both"),
+         r"sharing must be one of .* Received: 'both'"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError, match=message):
+            make()
