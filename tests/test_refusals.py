@@ -233,3 +233,20 @@ def test_facet_refusals_name_the_facet():
     for make, message in cases:
         with pytest.raises(ValueError, match=message):
             make()
+
+
+def test_an_architecture_refuses_tasks_it_was_not_searched_for(tmp_path, refused, data):
+    from tfmtl.search import Architecture
+
+    spec = dict(tasks=["ok", "like"], interaction="skip", experts=[["mlp_16"], ["skip"]],
+                task_experts={"ok": [0, 1], "like": [1]}, embedding_dim=4, units=8,
+                tower_units=(8,))
+    with pytest.raises(ValueError, match=r"No experts selected for tasks \['like'\]"):
+        Architecture(**{**spec, "task_experts": {"ok": [0]}})
+    with pytest.raises(ValueError, match=r"Task 'like': expert indices must be in 0..1. "
+                                         r"Received: \[2\]"):
+        Architecture(**{**spec, "task_experts": {"ok": [0], "like": [2]}})
+    Architecture(**spec).save(tmp_path / "arch.json")
+    assert ("The architecture has no experts for ['buy', 'click']; it was searched for "
+            "['ok', 'like']") in refused("train", "--data", data, "--labels", "click,buy",
+                                         "--architecture", tmp_path / "arch.json", "--epochs", "1")
