@@ -250,3 +250,32 @@ def test_an_architecture_refuses_tasks_it_was_not_searched_for(tmp_path, refused
     assert ("The architecture has no experts for ['buy', 'click']; it was searched for "
             "['ok', 'like']") in refused("train", "--data", data, "--labels", "click,buy",
                                          "--architecture", tmp_path / "arch.json", "--epochs", "1")
+
+
+def test_datasets_of_the_wrong_shape_are_named():
+    frame = rows()
+    schema, tasks = tfmtl.infer_schema(frame, labels=["click", "buy"])
+    model = zoo.build("mmoe", schema, tasks, **tiny_hparams("mmoe"))
+    model.compile()
+    features = {c: frame[c].to_numpy() for c in ("user", "price")}
+    labels = {c: frame[c].to_numpy() for c in ("click", "buy")}
+
+    def dataset(*parts):
+        return tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else parts[0]).batch(100)
+
+    with pytest.raises(ValueError, match=r"A dataset for a tfmtl model must hold dicts of "
+                                         r"columns, or \(x, y\[, sample_weight\]\) tuples"):
+        model.fit(dataset(frame[["user", "price"]].to_numpy()), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"A dataset of tuples must hold \(x, y\) or "
+                                         r"\(x, y, sample_weight\) with x a dict of columns"):
+        model.fit(dataset(frame[["user", "price"]].to_numpy(), labels), epochs=1, verbose=0)
+    text = {**labels, "click": np.where(labels["click"] == 1, "yes", "no")}
+    with pytest.raises(ValueError, match="Column 'click' must be numeric. Received a string "
+                                         "column."):
+        model.fit(dataset(features, text), epochs=1, verbose=0)
+    # Integer ids given as their digits read as the ids; other text is named.
+    as_text = model.predict({**features, "user": frame.user.astype(str).to_numpy()}, verbose=0)
+    np.testing.assert_array_equal(as_text["click"], model.predict(features, verbose=0)["click"])
+    with pytest.raises(ValueError, match=r"Feature 'user' is numeric but has 600 value\(s\) that "
+                                         r"are not numbers, e.g. \['u25'"):
+        model.predict({**features, "user": np.array([f"u{u}" for u in frame.user])}, verbose=0)
