@@ -150,6 +150,11 @@ def label_of(variant, search_seed=0):
     return variant if search_seed == 0 else f"{variant} (search seed {search_seed})"
 
 
+def label_of_base(label):
+    """The variant a results label names: `automtl (search seed 1)` -> `automtl`."""
+    return re.sub(r" \(search seed \d+\)$", "", label)
+
+
 def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
              checkpoint=None, search_seed=0):
     """Searches (or reuses) each variant and retrains it, then the baselines, `seeds` each.
@@ -236,7 +241,7 @@ def table(frame, tasks, searched, title):
         info = searched.get(model, {}).get("architecture", {}).get("info", {})
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {int(block.parameters.mean())} | "
                      f"{block.epochs.mean():.1f} | {info.get('seconds', float('nan')):.0f} | "
-                     f"{info.get('peak_rss_mib', float('nan')):.0f} | {PAPER.get(model, '')} |")
+                     f"{info.get('peak_rss_mib', float('nan')):.0f} | {PAPER.get(label_of_base(model), '')} |")
     best = {c: frame.groupby("model")[c].mean() for c in columns}
     baseline = [m for m in BASELINES if m in best[columns[0]]]
     if "automtl" in best[columns[0]] and baseline:

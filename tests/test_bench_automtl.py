@@ -14,6 +14,8 @@ def test_search_seed_names_the_model_only_when_not_zero():
     assert automtl.label_of("automtl") == "automtl"
     assert automtl.label_of("automtl", 2) == "automtl (search seed 2)"
     assert automtl.label_of("w/o JSD", 1) == "w/o JSD (search seed 1)"
+    assert automtl.label_of_base("automtl (search seed 12)") == "automtl"
+    assert automtl.label_of_base("w/o JSD") == "w/o JSD"
 
 
 def test_search_spread_places_each_model_against_the_searches_range():
