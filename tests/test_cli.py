@@ -104,7 +104,8 @@ def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):
         data.iloc[part].to_parquet(folder / f"part-{i}.parquet", row_group_size=400)
     result = run("train", "--model", "mmoe", "--data", str(folder), "--labels", "click,score",
                  "--epochs", "4", "--batch-size", "64", "--chunk-rows", "500", "--set",
-                 "num_experts=2", "--set", "expert_units=[16]", "--export", str(tmp_path / "served"))
+                 "num_experts=2", "--set", "expert_units=[16]", "--export", str(tmp_path / "served"),
+                 "--precision", "mixed_bfloat16")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     from tfmtl.data.pipeline import _split_rule, split_draws
@@ -117,7 +118,8 @@ def test_train_a_directory_of_parquet_files_streamed(parquet, tmp_path):
             for part in range(3):
                 sizes[part] += int(_split_rule(((0.8, 0.1, 0.1), part))(draws).sum())
     assert f"inferred in one pass over the {sizes[0]} training rows of 3 file(s)" in out
-    assert f"{sizes[0]} train / {sizes[1]} validation / {sizes[2]} test rows" in out
+    assert (f"{sizes[0]} train / {sizes[1]} validation / {sizes[2]} test rows, 2 features, "
+            "tasks ['click', 'score']; mixed_bfloat16") in out
     assert f"Test metrics ({sizes[2]} held-out rows" in out
     table = {tuple(line.split()[:3]): float(line.split()[3]) for line in out.splitlines()
              if line.startswith(("click ", "score "))}

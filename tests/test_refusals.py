@@ -54,6 +54,9 @@ def test_train_refusals_name_the_bad_option(data, tmp_path, refused):
     assert "--epochs and --batch-size must be positive" in refused(*train, "--epochs", "0")
     assert "--set takes NAME=VALUE; received 'num_experts'" in refused(
         *train, "--set", "num_experts")
+    assert "the dtype policy is --precision, not --set dtype=..." in refused(
+        *train, "--set", "dtype=mixed_bfloat16")
+    assert "invalid choice: 'bfloat16'" in refused(*train, "--precision", "bfloat16")
     assert "--save writes a .keras file; received" in refused(*train, "--save", tmp_path / "m.h5")
     missing = tmp_path / "no_such_folder" / "m.keras"
     assert f"--save: the folder {missing.parent} does not exist" in refused(

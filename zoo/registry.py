@@ -1,6 +1,7 @@
 """The model registry: `build`, `list_models` and the `register` decorator."""
 
 import inspect
+import warnings
 
 from tfmtl.mfh.facets import FacetedTasks
 from tfmtl.schema.names import internal_names
@@ -102,7 +103,10 @@ def switcher_spec(name, size=None):
     return {"type": PRESETS[name].switcher, **options}
 
 
-def build(name, schema, tasks, selection=None, field_mask=False, **hparams_):
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def build(name, schema, tasks, selection=None, field_mask=False, dtype=None, **hparams_):
     """Builds the zoo model `name` for `schema` and `tasks`.
 
     Args:
@@ -118,6 +122,12 @@ def build(name, schema, tasks, selection=None, field_mask=False, **hparams_):
         field_mask: bool. Builds the model with MultiSFS's task-by-field
             mask (`tfmtl.selection.FieldMask`, layer `field_mask`) on every
             embedding and number, for `tfmtl.selection.field_saliency`.
+        dtype: `None` (Keras' global dtype policy, float32 unless set) or
+            a policy name of `zoo.PRECISIONS`: `"mixed_bfloat16"` or
+            `"mixed_float16"` compute the embeddings, experts and towers in
+            16 bits and keep the weights, heads, outputs, losses and metrics
+            in float32 (`compile()` adds loss scaling for float16). The
+            layers keep their policy in `.keras` files and the SavedModel.
         **hparams_: the model's keyword hyperparameters (`zoo.hparams(name)`).
 
     Returns:
@@ -155,10 +165,54 @@ def build(name, schema, tasks, selection=None, field_mask=False, **hparams_):
             f"Model {name!r} has no hyperparameters {unknown}. "
             f"Its hyperparameters: {', '.join(sorted(known))}"
         )
+    if dtype is not None and dtype not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {PRECISIONS} (weights stay float32 under the "
+                         f"mixed policies). Received: dtype={dtype!r}")
     if selection is not None:
         schema = _selected_schema(selection, schema, tasks, faceted)
         hparams_["selection"] = selection
     given = faceted if faceted is not None else tasks
+    if dtype is None:
+        return _build(fn, schema, given, tasks, field_mask, hparams_)
+    if dtype == "mixed_bfloat16" and _bfloat16_emulated():
+        warnings.warn("dtype='mixed_bfloat16' on a CPU without AVX512-BF16 or AMX-BF16 and no "
+                      "GPU: the bfloat16 products are emulated, slower than float32 (1.8x "
+                      "slower in bench/results/profile_bf16.md's probe); keep float32 here.",
+                      stacklevel=2)
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return _build(fn, schema, given, tasks, field_mask, hparams_)
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _bfloat16_emulated():
+    """Whether this machine runs bfloat16 products without hardware for them: no GPU, and a
+    CPU whose flags (Linux's /proc/cpuinfo) name neither AVX512-BF16 nor AMX-BF16."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return False
+    flags = _cpu_flags()
+    return flags is not None and not flags & {"avx512_bf16", "amx_bf16"}
+
+
+def _cpu_flags():
+    """The CPU's feature flags, or `None` where /proc/cpuinfo does not say (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return None
+
+
+def _build(fn, schema, given, tasks, field_mask, hparams_):
     if not field_mask:
         return fn(schema, given, **hparams_)
     from tfmtl.selection.field_mask import FieldMask
