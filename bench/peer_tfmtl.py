@@ -9,7 +9,10 @@ signature (the lookups of raw values included: the peers take ready ids).
 `--optimizer lazy_adam` trains with `tfmtl.optimizers.LazyAdam` (row-sparse
 updates of the embedding tables), `adam` with `tfmtl.optimizers.Adam` (Keras'
 Adam in one fused kernel per variable: what `compile()` uses by default),
-`keras_adam` with `keras.optimizers.Adam`. `--jit` compiles
+`keras_adam` with `keras.optimizers.Adam`. `--precision mixed_bfloat16` builds the
+model under that Keras dtype policy (experts, towers and embeddings compute in
+bfloat16, weights, heads, losses and outputs stay float32; the exported model
+computes the same way). `--jit` compiles
 with `jit_compile=True`: the lookups run once per `fit` call over the whole
 frame before the steps (outside the protocol's timed window, which starts
 after 20 steps), each step is XLA-compiled; `train_sps_end_to_end` times the
@@ -65,7 +68,9 @@ def run_one(a):
     train, test = frame("train", y_train), frame("test")
     schema, tasks = tfmtl.infer_schema(train, labels=names, kinds=dict(zip(names, kinds)))
     name = {"sharedbottom": "shared_bottom"}.get(a.model, a.model)
+    keras.config.set_dtype_policy(a.precision)
     model = zoo.build(name, schema, tasks, **zoo.preset(name, "peers"))
+    keras.config.set_dtype_policy("float32")  # the layers keep the policy they were built with
     optimizer = {"lazy_adam": LazyAdam, "adam": Adam, "keras_adam": keras.optimizers.Adam}
     model.compile(optimizer=optimizer[a.optimizer](C.LR), jit_compile=True if a.jit else "auto")
 
@@ -105,8 +110,8 @@ def run_one(a):
     one = batch(slice(0, 1))
     latency = {"saved_model_signature": C.latency(lambda: signature(**one))}
     return dict(
-        peer=f"tfmtl_{a.optimizer}" + ("_xla" if a.jit else ""), tasks=names, task_types=kinds,
-        params=int(model.count_params()), optimizer=a.optimizer,
+        peer=runner_name(a), tasks=names, task_types=kinds,
+        params=int(model.count_params()), optimizer=a.optimizer, precision=a.precision,
         train_sps=C.summary(train_sps),
         train_sps_note="model.fit(frame), each epoch without its first 20 steps",
         train_sps_end_to_end=C.summary(whole),
@@ -121,6 +126,11 @@ def run_one(a):
         versions={"tensorflow": tf.__version__, "keras": keras.__version__, **C.machine()})
 
 
+def runner_name(a):
+    return (f"tfmtl_{a.optimizer}" + ("_xla" if a.jit else "")
+            + ("_bf16" if a.precision == "mixed_bfloat16" else ""))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", required=True, help="the peers harness (its common.py)")
@@ -131,6 +141,8 @@ def main():
     parser.add_argument("--infer-repeats", type=int, default=3)
     parser.add_argument("--optimizer", choices=("adam", "lazy_adam", "keras_adam"), default="lazy_adam")
     parser.add_argument("--jit", action="store_true", help="compile(jit_compile=True)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="the Keras dtype policy the model is built under")
     parser.add_argument("--out")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -141,10 +153,11 @@ def main():
     if a.one:
         C.child_main(run_one, a)
     else:
-        C.drive(os.path.abspath(__file__), f"tfmtl_{a.optimizer}" + ("_xla" if a.jit else ""),
+        C.drive(os.path.abspath(__file__), runner_name(a),
                 a.data.split(","), a.models.split(","), os.path.abspath(a.out),
                 ["--epochs", str(a.epochs), "--infer-repeats", str(a.infer_repeats),
-                 "--optimizer", a.optimizer, "--peers", os.path.abspath(a.peers)]
+                 "--optimizer", a.optimizer, "--precision", a.precision,
+                 "--peers", os.path.abspath(a.peers)]
                 + (["--jit"] if a.jit else []), a.append)
 
 

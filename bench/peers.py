@@ -7,10 +7,13 @@ categorical and 5 dense fields; `ml100k`), the matched architecture
 [64]; batch 1024; Adam 1e-3; 2 threads) and the measures. Each round runs,
 for each configuration, every runner in its own process one after the
 other: tfmtl with dense Adam, tfmtl with `LazyAdam`, tfmtl with Adam and
-`jit_compile=True` (lookups in the input pipeline, XLA steps), DeepCTR 0.9.4 under
-Keras 3, torch-rechub 0.9.0. This machine's speed drifts by up to 2x over
-minutes: only ratios within a round are compared; the table gives each
-round's figures and each round's ratio, and the raw records stay in the JSON.
+`jit_compile=True` (lookups in the input pipeline, XLA steps), tfmtl with Adam
+and with `LazyAdam` built under Keras' `mixed_bfloat16` policy (`_bf16`),
+DeepCTR 0.9.4 under Keras 3, torch-rechub 0.9.0. The peers compute in
+float32, so the bfloat16 runners get a ratio column of their own. This
+machine's speed drifts by up to 2x over minutes: only ratios within a round
+are compared; the table gives each round's figures and each round's ratio,
+and the raw records stay in the JSON.
 
     python bench/peers.py --peers ../shared/peers --venvs $VENVS [--rounds 2] \
         [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--runners tfmtl_adam,rechub] \
@@ -31,7 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.output import write_results  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RUNNERS = ("tfmtl_adam", "tfmtl_lazy_adam", "tfmtl_adam_xla", "deepctr_keras3", "rechub")
+RUNNERS = ("tfmtl_adam", "tfmtl_lazy_adam", "tfmtl_adam_xla", "tfmtl_adam_bf16",
+           "tfmtl_lazy_adam_bf16", "deepctr_keras3", "rechub")
 PEERS = ("deepctr_keras3", "rechub")
 
 
@@ -39,9 +43,10 @@ def command(runner, data, model, out, args):
     one = ["--data", data, "--models", model, "--epochs", str(args.epochs), "--out", out,
            "--append"]
     if runner.startswith("tfmtl_"):
-        optimizer = runner[len("tfmtl_"):].removesuffix("_xla")
-        return [sys.executable, os.path.join(HERE, "peer_tfmtl.py"), "--peers", args.peers,
-                "--optimizer", optimizer] + (["--jit"] if runner.endswith("_xla") else []) + one
+        optimizer = runner[len("tfmtl_"):].removesuffix("_bf16").removesuffix("_xla")
+        return ([sys.executable, os.path.join(HERE, "peer_tfmtl.py"), "--peers", args.peers,
+                 "--optimizer", optimizer] + (["--jit"] if "_xla" in runner else [])
+                + (["--precision", "mixed_bfloat16"] if runner.endswith("_bf16") else []) + one)
     if runner == "deepctr_keras3":
         return [os.path.join(args.venvs, "deepctrenv", "bin", "python"),
                 os.path.join(args.peers, "run_deepctr.py"), "--keras", "3"] + one
@@ -86,8 +91,9 @@ def figures(record):
 
 def table(found, rounds):
     runners = [r for r in RUNNERS if any(r in by_runner for by_runner in found.values())]
-    lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl (best of ours) / "
-             "best peer, per round |", "|---" * (len(runners) + 3) + "|"]
+    lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl float32 (best of ours) / "
+             "best peer, per round | tfmtl mixed bfloat16 / best peer |",
+             "|---" * (len(runners) + 4) + "|"]
     measures = (("train", "training samples/s", max),
                 ("whole", "training samples/s, the whole fit call (tfmtl only)", max),
                 ("infer", "inference samples/s, batch 4096", max),
@@ -95,21 +101,26 @@ def table(found, rounds):
                 ("auc", "first task's test AUC after epoch 1", max))
     for (data, model), by_runner in found.items():
         for key, label, best in measures:
-            cells, ratios = [], []
+            cells = []
             for runner in runners:
                 values = [f[key] for f in map(figures, by_runner.get(runner, [])) if f]
                 cells.append(" / ".join(_fmt(key, v) for v in values) or "failed")
-            for r in range(rounds):
-                # `_xla` looks up every row before its steps, outside the timed window:
-                # its training figure is shown, not put against the peers'.
-                ours = [_at(by_runner, x, r, key) for x in RUNNERS if x.startswith("tfmtl")
-                        and not (key == "train" and x.endswith("_xla"))]
-                theirs = [_at(by_runner, x, r, key) for x in PEERS]
-                ours, theirs = [v for v in ours if v], [v for v in theirs if v]
-                if ours and theirs:
-                    ratios.append(best(ours) / best(theirs))
-            ratio = " / ".join(f"{v:.2f}" for v in ratios)
-            lines.append(f"| {data} {model} | {label} | " + " | ".join(cells) + f" | {ratio} |")
+            ratio = {}
+            for bf16 in (False, True):  # the peers run float32: bfloat16 is put apart
+                ratios = []
+                for r in range(rounds):
+                    # `_xla` looks up every row before its steps, outside the timed window:
+                    # its training figure is shown, not put against the peers'.
+                    ours = [_at(by_runner, x, r, key) for x in RUNNERS if x.startswith("tfmtl")
+                            and x.endswith("_bf16") == bf16
+                            and not (key == "train" and "_xla" in x)]
+                    theirs = [_at(by_runner, x, r, key) for x in PEERS]
+                    ours, theirs = [v for v in ours if v], [v for v in theirs if v]
+                    if ours and theirs:
+                        ratios.append(best(ours) / best(theirs))
+                ratio[bf16] = " / ".join(f"{v:.2f}" for v in ratios)
+            lines.append(f"| {data} {model} | {label} | " + " | ".join(cells)
+                         + f" | {ratio[False]} | {ratio[True]} |")
     return "\n".join(lines)
 
 
@@ -156,9 +167,9 @@ def main():
         run(args, raw_dir)
     found = records(raw_dir)
     text = ("Each cell: the runner's figure in each round (round 1 / round 2 ...); the last "
-            "column: the best tfmtl runner over the best peer within each round (higher is "
-            "better for samples/s and AUC, lower for ms and MiB; a ratio > 1 means tfmtl "
-            "is higher).\n\n" + table(found, args.rounds))
+            "two columns: the best float32 tfmtl runner, then the best mixed-bfloat16 one, over "
+            "the best peer (float32) within each round (higher is better for samples/s and "
+            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n" + table(found, args.rounds))
     payload = {f"{d}:{m}": runners for (d, m), runners in found.items()}
     write_results(args.out, "peers", text, payload)
 

@@ -40,3 +40,25 @@ def test_an_unknown_runner_is_refused(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         peers.main()
     assert "unknown runner(s) ['deepctr']" in capsys.readouterr().err
+
+
+def test_bfloat16_runners_get_a_ratio_of_their_own(tmp_path, monkeypatch):
+    raw = tmp_path / "peers_raw"
+    raw.mkdir()
+    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
+    (raw / "tfmtl_adam_bf16.json").write_text(json.dumps([record(45_000.0, 1300.0)]))
+    (raw / "rechub.json").write_text(json.dumps([record(12_000.0, 800.0)]))
+    monkeypatch.setattr(sys, "argv", ["peers.py", "--peers", str(tmp_path), "--venvs",
+                                      str(tmp_path), "--rounds", "1", "--out", str(tmp_path),
+                                      "--report-only"])
+    peers.main()
+    lines = (tmp_path / "peers.md").read_text().splitlines()
+    train = next(line for line in lines if "| training samples/s |" in line)
+    assert train.rstrip(" |").endswith("| 2.50 | 3.75")
+    command = peers.command("tfmtl_lazy_adam_bf16", "synth", "mmoe", "x.json",
+                            peers.argparse.Namespace(epochs=1, peers=str(tmp_path)))
+    assert command[command.index("--optimizer") + 1] == "lazy_adam"
+    assert command[command.index("--precision") + 1] == "mixed_bfloat16"
+    assert "--jit" not in command
+    assert "--precision" not in peers.command("tfmtl_adam", "synth", "mmoe", "x.json",
+                                              peers.argparse.Namespace(epochs=1, peers="p"))
