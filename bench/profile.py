@@ -3,7 +3,8 @@
 The configurations of `bench/peers.py` (the peers harness's data and matched
 architecture, batch 1024, 2 threads). For each training path (Keras' Adam,
 `tfmtl.optimizers.Adam` (the default: the same update in one fused kernel),
-`LazyAdam`, that Adam with `jit_compile=True`), all set up in one process
+`LazyAdam`, that Adam with `jit_compile=True`, that Adam on a model built
+under Keras' `mixed_bfloat16` policy), all set up in one process
 per config, and a fixed batch, the median over `--steps` calls of one
 `tf.function` per part, the paths and parts measured in turns (rounds of 5
 calls) so that the machine's drift falls on all of them alike:
@@ -39,7 +40,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-PATHS = ("keras_adam", "adam", "lazy_adam", "adam_xla")
+PATHS = ("keras_adam", "adam", "lazy_adam", "adam_xla", "adam_bf16")
 PARTS = ("input", "lookups", "forward", "backward", "optimizer", "step", "fit")
 
 
@@ -87,12 +88,15 @@ def setup(path, frame, schema, tasks, model_name, C):
     from tfmtl.models.encoded import ENCODED, Encoder
 
     jit = path.endswith("_xla")
-    name = {"keras_adam": None, "adam": "Adam", "lazy_adam": "LazyAdam"}[path.removesuffix("_xla")]
+    bf16 = path.endswith("_bf16")  # built under the mixed_bfloat16 policy
+    name = {"keras_adam": None, "adam": "Adam", "lazy_adam": "LazyAdam"}[
+        path.removesuffix("_xla").removesuffix("_bf16")]
     if name is not None and not hasattr(optimizers, name):
         return None
     optimizer = getattr(optimizers, name)(C.LR) if name else keras.optimizers.Adam(C.LR)
     keras.utils.set_random_seed(0)
-    model = zoo.build(model_name, schema, tasks, **zoo.preset(model_name, "peers"))
+    precision = {"dtype": "mixed_bfloat16"} if bf16 else {}
+    model = zoo.build(model_name, schema, tasks, **precision, **zoo.preset(model_name, "peers"))
     model.compile(optimizer=optimizer, jit_compile=True if jit else "auto")
 
     # fit: per-step wall time of one epoch after its first 20 steps (as the peers harness).
@@ -265,6 +269,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", required=True, help="the peers harness (its common.py, data)")
     parser.add_argument("--configs", default="synth:mmoe,synth:ple,ml100k:mmoe")
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"training paths, a subset of {','.join(PATHS)}")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--root", default=ROOT, help="the tfmtl checkout to profile")
@@ -280,7 +286,7 @@ def main():
 
     results, started = {}, time.time()
     for config in args.configs.split(","):
-        for part in (",".join(PATHS), "serving"):
+        for part in (args.paths, "serving"):
             print(f"{config} {part}", flush=True)
             done = subprocess.run(
                 [sys.executable, __file__, "--peers", args.peers, "--one", config, "--path", part,
@@ -298,7 +304,8 @@ def main():
                             capture_output=True, text=True).stdout.strip()
     text = ["# Profile: milliseconds per training step (batch 1024) and per batch-1 serving call\n",
             f"tfmtl at `{commit}`. "
-            f"`python bench/profile.py --peers ../shared/peers --configs {args.configs} --steps "
+            f"`python bench/profile.py --peers ../shared/peers --configs {args.configs} --paths "
+            f"{args.paths} --steps "
             f"{args.steps} --calls {args.calls}`; each config in its own process, its paths' parts "
             f"measured in turns ({time.time() - started:.0f} s in all); medians. Parts are separate "
             "`tf.function`s on one fixed batch; `step` is Keras' train function on that batch, "
