@@ -176,8 +176,9 @@ def build(name, schema, tasks, selection=None, field_mask=False, dtype=None, **h
         return _build(fn, schema, given, tasks, field_mask, hparams_)
     if dtype == "mixed_bfloat16" and _bfloat16_emulated():
         warnings.warn("dtype='mixed_bfloat16' on a CPU without AVX512-BF16 or AMX-BF16 and no "
-                      "GPU: the bfloat16 products are emulated, slower than float32 (1.8x "
-                      "slower in bench/results/profile_bf16.md's probe); keep float32 here.",
+                      "GPU: the bfloat16 products are emulated, slower than float32 (a "
+                      "training step took 1.8-1.9x as long in bench/precision.py); keep "
+                      "float32 here.",
                       stacklevel=2)
     import keras
 
