@@ -89,7 +89,10 @@ def figures(record):
             "auc": task.get("auc")}
 
 
-def table(found, rounds):
+MEASURES = ("train", "whole", "infer", "p50", "rss", "auc")
+
+
+def table(found, rounds, shown=MEASURES):
     runners = [r for r in RUNNERS if any(r in by_runner for by_runner in found.values())]
     lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl float32 (best of ours) / "
              "best peer, per round | tfmtl mixed bfloat16 / best peer |",
@@ -101,6 +104,8 @@ def table(found, rounds):
                 ("auc", "first task's test AUC after epoch 1", max))
     for (data, model), by_runner in found.items():
         for key, label, best in measures:
+            if key not in shown:
+                continue
             cells = []
             for runner in runners:
                 values = [f[key] for f in map(figures, by_runner.get(runner, [])) if f]
@@ -137,7 +142,7 @@ def _fmt(key, value):
             "p50": f"{value:.2f}", "rss": f"{value:,.0f}", "auc": f"{value:.4f}"}[key]
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", required=True, help="the peers harness directory")
     parser.add_argument("--venvs", required=True, help="the folder of deepctrenv and torchenv")
@@ -147,13 +152,21 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", help="directory for peers.md / peers.json and the raw records")
+    parser.add_argument("--measures", default=",".join(MEASURES),
+                        help=f"the table's rows, a subset of {','.join(MEASURES)} (the raw "
+                             "records keep every measure)")
+    parser.add_argument("--name", default="peers", help="the results' file name")
     parser.add_argument("--report-only", action="store_true",
                         help="only tabulate the raw records already under --out")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.peers, args.venvs = os.path.abspath(args.peers), os.path.abspath(args.venvs)
     unknown = set(args.runners.split(",")) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown runner(s) {sorted(unknown)}; choose from {', '.join(RUNNERS)}")
+    shown = args.measures.split(",")
+    if set(shown) - set(MEASURES):
+        parser.error(f"unknown measure(s) {sorted(set(shown) - set(MEASURES))}; choose from "
+                     f"{', '.join(MEASURES)}")
     os.environ.setdefault("BENCH_DATA", os.path.join(tempfile.gettempdir(), "benchdata"))
     raw_dir = os.path.join(args.out or tempfile.mkdtemp(), "peers_raw")
     os.makedirs(raw_dir, exist_ok=True)
@@ -169,9 +182,9 @@ def main():
     text = ("Each cell: the runner's figure in each round (round 1 / round 2 ...); the last "
             "two columns: the best float32 tfmtl runner, then the best mixed-bfloat16 one, over "
             "the best peer (float32) within each round (higher is better for samples/s and "
-            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n" + table(found, args.rounds))
+            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n" + table(found, args.rounds, shown))
     payload = {f"{d}:{m}": runners for (d, m), runners in found.items()}
-    write_results(args.out, "peers", text, payload)
+    write_results(args.out, args.name, text, payload)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ signature, as TF Serving runs it), `model.predict`, and a plain
 whatever TensorFlow sees (CPU here; a GPU where one is present).
 
     python bench/serving.py [--calls 300] [--models mmoe,ple]
+
+Beside the peers: `--peers HARNESS --venvs VENVS [--rounds 2] [--out DIR]` runs
+`bench/peers.py` (tfmtl, DeepCTR and torch-rechub interleaved config by config
+on the harness's data) and prints its batch-1 latency and batch-4096
+inference rows with their ratios (`DIR/serving_peers.md`, raw records in
+`DIR/peers_raw/`).
 """
 
 import argparse
@@ -47,7 +53,16 @@ def main():
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--models", default="mmoe,ple")
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--peers", metavar="HARNESS",
+                        help="run tfmtl and the two peers interleaved through the peers harness "
+                             "instead (bench/peers.py; with --venvs, --rounds, --out)")
+    parser.add_argument("--venvs", help="the folder of the peers' deepctrenv and torchenv")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runners", help="bench/peers.py's runners (default: all)")
+    parser.add_argument("--out", help="with --peers: where the results go")
     args = parser.parse_args()
+    if args.peers:
+        return side_by_side(args)
 
     frame, schema, tasks = data(args.rows)
     x = features_from(frame, schema)
@@ -74,6 +89,19 @@ def main():
             for label, (fn, inputs) in paths.items():
                 p50, p99 = timed(fn, inputs, args.calls)
                 print(f"| {name} | {size} | {label} | {p50:.2f} | {p99:.2f} |", flush=True)
+
+
+
+def side_by_side(args):
+    """bench/peers.py's interleaved run, its table showing serving's measures."""
+    from bench import peers
+
+    if not args.venvs:
+        raise SystemExit("--peers needs --venvs (the folder of deepctrenv and torchenv)")
+    peers.main(["--peers", args.peers, "--venvs", args.venvs, "--rounds", str(args.rounds),
+                "--measures", "p50,infer", "--name", "serving_peers"]
+               + (["--runners", args.runners] if args.runners else [])
+               + (["--out", args.out] if args.out else []))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ latency of the exported SavedModel. Each configuration is measured in this
 one run, so the figures compare; absolute times on shared machines are noise.
 
     python bench/throughput.py [--rows 400000] [--epochs 2] [--models mmoe,ple]
+
+Beside the peers: `--peers HARNESS --venvs VENVS [--rounds 2] [--out DIR]` runs
+`bench/peers.py` (tfmtl, DeepCTR and torch-rechub interleaved config by config
+on the harness's data) and prints its training, inference, memory and
+quality rows with their ratios (`DIR/throughput_peers.md`, raw records in
+`DIR/peers_raw/`).
 """
 
 import argparse
@@ -118,7 +124,16 @@ def main():
     parser.add_argument("--models", default="mmoe,ple")
     parser.add_argument("--jit", default="off,on", help="jit_compile settings to compare")
     parser.add_argument("--profile", action="store_true", help="break a step's time down")
+    parser.add_argument("--peers", metavar="HARNESS",
+                        help="run tfmtl and the two peers interleaved through the peers harness "
+                             "instead (bench/peers.py; with --venvs, --rounds, --out)")
+    parser.add_argument("--venvs", help="the folder of the peers' deepctrenv and torchenv")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runners", help="bench/peers.py's runners (default: all)")
+    parser.add_argument("--out", help="with --peers: where the results go")
     args = parser.parse_args()
+    if args.peers:
+        return side_by_side(args)
 
     frame, schema, tasks = data(args.rows)
     x = features_from(frame, schema)
@@ -152,6 +167,19 @@ def main():
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+
+def side_by_side(args):
+    """bench/peers.py's interleaved run, its table showing throughput's measures."""
+    from bench import peers
+
+    if not args.venvs:
+        raise SystemExit("--peers needs --venvs (the folder of deepctrenv and torchenv)")
+    peers.main(["--peers", args.peers, "--venvs", args.venvs, "--rounds", str(args.rounds),
+                "--measures", "train,whole,infer,rss,auc", "--name", "throughput_peers"]
+               + (["--runners", args.runners] if args.runners else [])
+               + (["--out", args.out] if args.out else []))
 
 
 if __name__ == "__main__":

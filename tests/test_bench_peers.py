@@ -62,3 +62,32 @@ def test_bfloat16_runners_get_a_ratio_of_their_own(tmp_path, monkeypatch):
     assert "--jit" not in command
     assert "--precision" not in peers.command("tfmtl_adam", "synth", "mmoe", "x.json",
                                               peers.argparse.Namespace(epochs=1, peers="p"))
+
+
+def test_measures_choose_the_rows_and_throughput_and_serving_delegate(tmp_path, monkeypatch):
+    raw = tmp_path / "peers_raw"
+    raw.mkdir()
+    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
+    (raw / "deepctr_keras3.json").write_text(json.dumps([record(20_000.0, 1000.0)]))
+    peers.main(["--peers", str(tmp_path), "--venvs", str(tmp_path), "--rounds", "1", "--out",
+                str(tmp_path), "--report-only", "--measures", "p50,infer", "--name", "serving"])
+    rows = [line.split(" | ")[1] for line in (tmp_path / "serving.md").read_text().splitlines()
+            if line.startswith("| synth")]
+    assert rows == ["inference samples/s, batch 4096", "batch-1 p50 ms"]
+    with pytest.raises(SystemExit):
+        peers.main(["--peers", "p", "--venvs", "v", "--measures", "p99"])
+
+    from bench import serving, throughput
+
+    seen = []
+    monkeypatch.setattr(peers, "main", lambda argv: seen.append(argv))
+    for module in (throughput, serving):
+        monkeypatch.setattr(sys, "argv", [module.__name__, "--peers", "H", "--venvs", "V",
+                                          "--out", "D"])
+        module.main()
+    measures = [argv[argv.index("--measures") + 1] for argv in seen]
+    assert measures == ["train,whole,infer,rss,auc", "p50,infer"]
+    assert all(argv[argv.index("--out") + 1] == "D" for argv in seen)
+    monkeypatch.setattr(sys, "argv", ["throughput", "--peers", "H"])
+    with pytest.raises(SystemExit, match="--peers needs --venvs"):
+        throughput.main()
