@@ -1,6 +1,7 @@
 """Every switcher: one input contract, activations and dtype policies that serialise."""
 
 import inspect
+import warnings
 
 import keras
 import numpy as np
@@ -143,8 +144,17 @@ def test_mixed_float16_reaches_the_experts_and_outputs_stay_float32(name, mixed_
     assert all(v.dtype == np.float32 for v in predictions.values())
 
     model.save(tmp_path / "m.keras")  # loaded under the float32 global policy
-    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "Skipping variable loading for optimizer"
+        reloaded = keras.models.load_model(tmp_path / "m.keras")
     assert all(e.compute_dtype == "float16" for e in hidden(reloaded))
+    # The loss scaling and the optimizer's state come back with the model.
+    assert type(reloaded.optimizer).__name__ == "LossScaleOptimizer"
+    saved, restored = model.optimizer.variables, reloaded.optimizer.variables
+    assert len(saved) == len(restored)
+    for before, after in zip(saved, restored):  # Keras restores them in this order
+        np.testing.assert_array_equal(after.numpy(), before.numpy(), err_msg=before.path)
+    assert float(reloaded.optimizer.iterations) == float(model.optimizer.iterations) > 0
     again = reloaded.predict(x, verbose=0)
     for key, value in predictions.items():
         np.testing.assert_allclose(again[key], value, atol=1e-3)

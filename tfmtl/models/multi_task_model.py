@@ -184,6 +184,16 @@ class MultiTaskModel(keras.Model):
         """
         if isinstance(optimizer, str) and optimizer.lower() == "adam":
             optimizer = Adam()
+        if (kwargs.get("auto_scale_loss", True) and self.dtype_policy.name != "mixed_float16"
+                and any(layer.dtype_policy.name == "mixed_float16"
+                        for layer in self._flatten_layers(include_self=False))):
+            # Keras adds loss scaling when the model's own policy is mixed_float16; a model
+            # reloaded under another global policy keeps its layers' float16 but not that,
+            # so its optimizer (and the state saved with it) would lose the scaling.
+            optimizer = keras.optimizers.get(optimizer)
+            if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer,
+                                                                name="loss_scale_optimizer")
         self._encoder = None
         if jit_compile is True and self.schema is not None and self.schema.fields:
             self._encoder = Encoder(self)
