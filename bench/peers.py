@@ -142,6 +142,27 @@ def _fmt(key, value):
             "p50": f"{value:.2f}", "rss": f"{value:,.0f}", "auc": f"{value:.4f}"}[key]
 
 
+def side_by_side_arguments(parser):
+    """The options of a bench that can run this side-by-side run instead of its own."""
+    parser.add_argument("--peers", metavar="HARNESS",
+                        help="run tfmtl and the two peers interleaved through the peers harness "
+                             "instead (bench/peers.py; with --venvs, --rounds, --out)")
+    parser.add_argument("--venvs", help="the folder of the peers' deepctrenv and torchenv")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runners", help="bench/peers.py's runners (default: all)")
+    parser.add_argument("--out", help="with --peers: where the results go")
+
+
+def side_by_side(args, measures, name):
+    """This side-by-side run for a bench's `args`, its table showing `measures` only."""
+    if not args.venvs:
+        raise SystemExit("--peers needs --venvs (the folder of deepctrenv and torchenv)")
+    main(["--peers", args.peers, "--venvs", args.venvs, "--rounds", str(args.rounds),
+          "--measures", measures, "--name", name]
+         + (["--runners", args.runners] if args.runners else [])
+         + (["--out", args.out] if args.out else []))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", required=True, help="the peers harness directory")

@@ -10,10 +10,12 @@ float32,mixed_bfloat16` trains each model under both policies
 (`zoo.build(..., dtype=)`) with the same seeds, and adds the paired
 differences (bfloat16 minus float32, seed by seed) and the seconds per epoch.
 
-    python bench/quality.py [--models mmoe,ple] [--seeds 0,1,2] [--dtypes float32] [--out FILE.md]
+    python bench/quality.py [--models mmoe,ple] [--seeds 0,1,2] [--dtypes float32]
+        [--set orthogonal_form=paper] [--out FILE.md]
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,13 +35,13 @@ from tfmtl.schema import Task  # noqa: E402
 FUNNEL = {"esmm", "aitm"}
 
 
-def run(name, seed, frames, dtype="float32"):
+def run(name, seed, frames, dtype="float32", hparams=None):
     train, valid, test = frames
     schema, tasks = movielens_schema(train.drop(columns=["ok"]))  # "ok" is a label only
     if name in FUNNEL:
         tasks = [Task("ok"), Task("like")]
     keras.utils.set_random_seed(seed)
-    model = zoo.build(name, schema, tasks, dtype=dtype)
+    model = zoo.build(name, schema, tasks, dtype=dtype, **(hparams or {}))
     started = time.time()
     history = tfmtl.fit(model, train, validation=valid, epochs=30, batch_size=512, patience=2,
                         learning_rate=1e-3, seed=seed, verbose=0)
@@ -73,10 +75,19 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", help="also write the table to this markdown file")
     parser.add_argument("--cache")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a hyperparameter of every model run, VALUE in JSON")
     parser.add_argument("--dtypes", default="float32",
                         help="dtype policies, comma-separated (float32, mixed_bfloat16, ...)")
     args = parser.parse_args()
     dtypes = args.dtypes.split(",")
+    hparams = {}
+    for pair in args.set:
+        key, _, value = pair.partition("=")
+        try:
+            hparams[key] = json.loads(value)
+        except json.JSONDecodeError:
+            hparams[key] = value
 
     frame, _, _ = load_movielens_100k(fetch_movielens_100k(args.cache))
     frame["ok"] = (frame["rating"] >= 3).astype("int64")
@@ -84,7 +95,8 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     lines = [
         f"MovieLens-100K, 80/10/10 split (seed 0), {len(seeds)} seeds ({args.seeds}); "
-        "mean ± std over seeds; test split.",
+        "mean ± std over seeds; test split."
+        + (f" Hyperparameters set: {hparams}." if hparams else ""),
         "",
         "| model | like AUC | rating MSE | epochs | s/run | s/epoch |",
         "|---|---|---|---|---|---|",
@@ -94,7 +106,8 @@ def main():
     for name in args.models.split(","):
         by_dtype = {}
         for dtype in dtypes:
-            results = by_dtype[dtype] = [run(name, seed, frames, dtype) for seed in seeds]
+            results = by_dtype[dtype] = [run(name, seed, frames, dtype, hparams)
+                                         for seed in seeds]
 
             def cell(key, digits=4):
                 values = [r[key] for r in results if key in r]

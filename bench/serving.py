@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import export  # noqa: E402
+from bench import peers  # noqa: E402
 import zoo  # noqa: E402
 from bench.throughput import HPARAMS, data  # noqa: E402
 from tfmtl.data import features_from, to_dataset  # noqa: E402
@@ -53,16 +54,10 @@ def main():
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--models", default="mmoe,ple")
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--peers", metavar="HARNESS",
-                        help="run tfmtl and the two peers interleaved through the peers harness "
-                             "instead (bench/peers.py; with --venvs, --rounds, --out)")
-    parser.add_argument("--venvs", help="the folder of the peers' deepctrenv and torchenv")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--runners", help="bench/peers.py's runners (default: all)")
-    parser.add_argument("--out", help="with --peers: where the results go")
+    peers.side_by_side_arguments(parser)
     args = parser.parse_args()
     if args.peers:
-        return side_by_side(args)
+        return peers.side_by_side(args, "p50,infer", "serving_peers")
 
     frame, schema, tasks = data(args.rows)
     x = features_from(frame, schema)
@@ -90,18 +85,6 @@ def main():
                 p50, p99 = timed(fn, inputs, args.calls)
                 print(f"| {name} | {size} | {label} | {p50:.2f} | {p99:.2f} |", flush=True)
 
-
-
-def side_by_side(args):
-    """bench/peers.py's interleaved run, its table showing serving's measures."""
-    from bench import peers
-
-    if not args.venvs:
-        raise SystemExit("--peers needs --venvs (the folder of deepctrenv and torchenv)")
-    peers.main(["--peers", args.peers, "--venvs", args.venvs, "--rounds", str(args.rounds),
-                "--measures", "p50,infer", "--name", "serving_peers"]
-               + (["--runners", args.runners] if args.runners else [])
-               + (["--out", args.out] if args.out else []))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import export  # noqa: E402
+from bench import peers  # noqa: E402
 import zoo  # noqa: E402
 from tfmtl.data import ctr_synthetic, features_from, to_dataset  # noqa: E402
 
@@ -124,16 +125,10 @@ def main():
     parser.add_argument("--models", default="mmoe,ple")
     parser.add_argument("--jit", default="off,on", help="jit_compile settings to compare")
     parser.add_argument("--profile", action="store_true", help="break a step's time down")
-    parser.add_argument("--peers", metavar="HARNESS",
-                        help="run tfmtl and the two peers interleaved through the peers harness "
-                             "instead (bench/peers.py; with --venvs, --rounds, --out)")
-    parser.add_argument("--venvs", help="the folder of the peers' deepctrenv and torchenv")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--runners", help="bench/peers.py's runners (default: all)")
-    parser.add_argument("--out", help="with --peers: where the results go")
+    peers.side_by_side_arguments(parser)
     args = parser.parse_args()
     if args.peers:
-        return side_by_side(args)
+        return peers.side_by_side(args, "train,whole,infer,rss,auc", "throughput_peers")
 
     frame, schema, tasks = data(args.rows)
     x = features_from(frame, schema)
@@ -168,18 +163,6 @@ def main():
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
-
-
-def side_by_side(args):
-    """bench/peers.py's interleaved run, its table showing throughput's measures."""
-    from bench import peers
-
-    if not args.venvs:
-        raise SystemExit("--peers needs --venvs (the folder of deepctrenv and torchenv)")
-    peers.main(["--peers", args.peers, "--venvs", args.venvs, "--rounds", str(args.rounds),
-                "--measures", "train,whole,infer,rss,auc", "--name", "throughput_peers"]
-               + (["--runners", args.runners] if args.runners else [])
-               + (["--out", args.out] if args.out else []))
 
 
 if __name__ == "__main__":

@@ -144,3 +144,26 @@ def tiny_hparams(name, tasks=None):
         return value
 
     return {k: shrink(k, v) for k, v in zoo.hparams(name).items()}
+
+
+def sublayers(layer):
+    """Every layer inside `layer`, depth first."""
+    found = []
+    for sub in getattr(layer, "_layers", []) or []:
+        found.append(sub)
+        found.extend(sublayers(sub))
+    return found
+
+
+def check_served_like_predict(model, x, predictions, directory, atol):
+    """The SavedModel of `export.save(model)` returns float32 outputs equal to `predictions`
+    (of `model.predict(x)`) to `atol`, one per served task (auxiliary heads are not exported)."""
+    import export
+
+    loaded = tf.saved_model.load(export.save(model, str(directory)))
+    served = loaded.signatures["serving_default"](**{
+        model.schema.internal_names[k]: tf.constant(v) for k, v in x.items()})
+    for task in [t for t in model.tasks if not t.auxiliary]:
+        assert served[task.name].dtype == tf.float32
+        np.testing.assert_allclose(served[task.name].numpy(), predictions[task.name][:, 0],
+                                   atol=atol)

@@ -15,15 +15,18 @@ def record(train, rss):
             "quality": {"epoch1": {"t0": {"auc": 0.78}}}}
 
 
-def test_a_subset_of_runners_is_tabulated_alone(tmp_path, monkeypatch):
+def report(tmp_path, runners, *options):
+    """bench/peers.py --report-only on one round of raw records, one per runner."""
     raw = tmp_path / "peers_raw"
     raw.mkdir()
-    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
-    (raw / "rechub.json").write_text(json.dumps([record(12_000.0, 800.0)]))
-    monkeypatch.setattr(sys, "argv", ["peers.py", "--peers", str(tmp_path), "--venvs",
-                                      str(tmp_path), "--rounds", "1", "--out", str(tmp_path),
-                                      "--report-only"])
-    peers.main()
+    for runner, (train, rss) in runners.items():
+        (raw / f"{runner}.json").write_text(json.dumps([record(train, rss)]))
+    peers.main(["--peers", str(tmp_path), "--venvs", str(tmp_path), "--rounds", "1", "--out",
+                str(tmp_path), "--report-only", *options])
+
+
+def test_a_subset_of_runners_is_tabulated_alone(tmp_path):
+    report(tmp_path, {"tfmtl_adam": (30_000.0, 1200.0), "rechub": (12_000.0, 800.0)})
     lines = (tmp_path / "peers.md").read_text().splitlines()
     header = next(line for line in lines if line.startswith("| config"))
     assert header.split(" | ")[2:4] == ["tfmtl_adam", "rechub"] and "deepctr" not in header
@@ -42,16 +45,9 @@ def test_an_unknown_runner_is_refused(tmp_path, monkeypatch, capsys):
     assert "unknown runner(s) ['deepctr']" in capsys.readouterr().err
 
 
-def test_bfloat16_runners_get_a_ratio_of_their_own(tmp_path, monkeypatch):
-    raw = tmp_path / "peers_raw"
-    raw.mkdir()
-    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
-    (raw / "tfmtl_adam_bf16.json").write_text(json.dumps([record(45_000.0, 1300.0)]))
-    (raw / "rechub.json").write_text(json.dumps([record(12_000.0, 800.0)]))
-    monkeypatch.setattr(sys, "argv", ["peers.py", "--peers", str(tmp_path), "--venvs",
-                                      str(tmp_path), "--rounds", "1", "--out", str(tmp_path),
-                                      "--report-only"])
-    peers.main()
+def test_bfloat16_runners_get_a_ratio_of_their_own(tmp_path):
+    report(tmp_path, {"tfmtl_adam": (30_000.0, 1200.0), "tfmtl_adam_bf16": (45_000.0, 1300.0),
+                      "rechub": (12_000.0, 800.0)})
     lines = (tmp_path / "peers.md").read_text().splitlines()
     train = next(line for line in lines if "| training samples/s |" in line)
     assert train.rstrip(" |").endswith("| 2.50 | 3.75")
@@ -65,12 +61,8 @@ def test_bfloat16_runners_get_a_ratio_of_their_own(tmp_path, monkeypatch):
 
 
 def test_measures_choose_the_rows_and_throughput_and_serving_delegate(tmp_path, monkeypatch):
-    raw = tmp_path / "peers_raw"
-    raw.mkdir()
-    (raw / "tfmtl_adam.json").write_text(json.dumps([record(30_000.0, 1200.0)]))
-    (raw / "deepctr_keras3.json").write_text(json.dumps([record(20_000.0, 1000.0)]))
-    peers.main(["--peers", str(tmp_path), "--venvs", str(tmp_path), "--rounds", "1", "--out",
-                str(tmp_path), "--report-only", "--measures", "p50,infer", "--name", "serving"])
+    report(tmp_path, {"tfmtl_adam": (30_000.0, 1200.0), "deepctr_keras3": (20_000.0, 1000.0)},
+           "--measures", "p50,infer", "--name", "serving")
     rows = [line.split(" | ")[1] for line in (tmp_path / "serving.md").read_text().splitlines()
             if line.startswith("| synth")]
     assert rows == ["inference samples/s, batch 4096", "batch-1 p50 ms"]

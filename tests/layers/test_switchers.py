@@ -6,12 +6,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import export
 import tfmtl
 import zoo
-from tests.helpers import check_layer
+from tests.helpers import check_layer, check_served_like_predict, sublayers
 from tests.zoo.test_zoo import frame
 from tfmtl.layers import SWITCHERS, switcher_for
 
@@ -132,7 +130,7 @@ def test_mixed_float16_reaches_the_experts_and_outputs_stay_float32(name, mixed_
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"
 
     def hidden(m):  # experts, and the MLPs of ESMM's towers
-        return [layer for layer in _sublayers(m) if type(layer).__name__ in ("Experts", "MLP")]
+        return [layer for layer in sublayers(m) if type(layer).__name__ in ("Experts", "MLP")]
 
     assert hidden(model) and all(e.compute_dtype == "float16" for e in hidden(model))
     first = hidden(model)[0]
@@ -159,18 +157,4 @@ def test_mixed_float16_reaches_the_experts_and_outputs_stay_float32(name, mixed_
     for key, value in predictions.items():
         np.testing.assert_allclose(again[key], value, atol=1e-3)
 
-    loaded = tf.saved_model.load(export.save(model, str(tmp_path / "served")))
-    served = loaded.signatures["serving_default"](**{
-        schema.internal_names[k]: tf.constant(v) for k, v in x.items()})
-    for task in tasks:
-        assert served[task.name].dtype == tf.float32
-        np.testing.assert_allclose(served[task.name].numpy(), predictions[task.name][:, 0],
-                                   atol=1e-3)
-
-
-def _sublayers(layer):
-    found = []
-    for sub in getattr(layer, "_layers", []) or []:
-        found.append(sub)
-        found.extend(_sublayers(sub))
-    return found
+    check_served_like_predict(model, x, predictions, tmp_path / "served", atol=1e-3)

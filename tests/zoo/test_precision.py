@@ -5,21 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import export
 import tfmtl
 import zoo
-from tests.helpers import required_hparams, tiny_hparams
+from tests.helpers import (check_served_like_predict, required_hparams, sublayers,
+                           tiny_hparams)
 from tests.zoo.test_zoo import TWO_TASK, frame
 
 MODELS = zoo.list()
-
-
-def _sublayers(layer):
-    found = []
-    for sub in getattr(layer, "_layers", []) or []:
-        found.append(sub)
-        found.extend(_sublayers(sub))
-    return found
 
 
 def _setup(name):
@@ -40,10 +32,10 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_predicts_as_float32_does(name):
     reference.set_weights(model.get_weights())
     assert all(w.dtype == "float32" for w in model.weights)
 
-    computing = {type(layer).__name__ for layer in _sublayers(model)
+    computing = {type(layer).__name__ for layer in sublayers(model)
                  if layer.compute_dtype == "bfloat16"}
     assert computing, "no layer computes in bfloat16"
-    heads = [layer for layer in _sublayers(model) if type(layer).__name__ == "TaskHead"]
+    heads = [layer for layer in sublayers(model) if type(layer).__name__ == "TaskHead"]
     assert heads and all(head.dense.compute_dtype == "float32" for head in heads)
 
     x = tfmtl.data.features_from(data.head(200), schema)
@@ -73,19 +65,13 @@ def test_mixed_bfloat16_survives_save_and_export(tmp_path):
 
     model.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras")
-    assert {layer.compute_dtype for layer in _sublayers(reloaded)
+    assert {layer.compute_dtype for layer in sublayers(reloaded)
             if type(layer).__name__ == "Experts"} == {"bfloat16"}
     again = reloaded.predict(x, verbose=0)
     for key, value in predictions.items():
         np.testing.assert_array_equal(again[key], value)
 
-    served = tf.saved_model.load(export.save(model, str(tmp_path / "served")))
-    outputs = served.signatures["serving_default"](**{
-        schema.internal_names[k]: tf.constant(v) for k, v in x.items()})
-    for task in tasks:
-        assert outputs[task.name].dtype == tf.float32
-        np.testing.assert_allclose(outputs[task.name].numpy(), predictions[task.name][:, 0],
-                                   atol=1e-6)
+    check_served_like_predict(model, x, predictions, tmp_path / "served", atol=1e-6)
 
 
 def test_a_dtype_outside_the_mixed_policies_is_refused():
