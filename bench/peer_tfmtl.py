@@ -68,9 +68,7 @@ def run_one(a):
     train, test = frame("train", y_train), frame("test")
     schema, tasks = tfmtl.infer_schema(train, labels=names, kinds=dict(zip(names, kinds)))
     name = {"sharedbottom": "shared_bottom"}.get(a.model, a.model)
-    keras.config.set_dtype_policy(a.precision)
-    model = zoo.build(name, schema, tasks, **zoo.preset(name, "peers"))
-    keras.config.set_dtype_policy("float32")  # the layers keep the policy they were built with
+    model = zoo.build(name, schema, tasks, dtype=a.precision, **zoo.preset(name, "peers"))
     optimizer = {"lazy_adam": LazyAdam, "adam": Adam, "keras_adam": keras.optimizers.Adam}
     model.compile(optimizer=optimizer[a.optimizer](C.LR), jit_compile=True if a.jit else "auto")
 

@@ -203,7 +203,8 @@ def main(argv=None):
     text = ("Each cell: the runner's figure in each round (round 1 / round 2 ...); the last "
             "two columns: the best float32 tfmtl runner, then the best mixed-bfloat16 one, over "
             "the best peer (float32) within each round (higher is better for samples/s and "
-            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n" + table(found, args.rounds, shown))
+            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n"
+            + table(found, args.rounds, shown))
     payload = {f"{d}:{m}": runners for (d, m), runners in found.items()}
     write_results(args.out, args.name, text, payload)
 

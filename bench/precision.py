@@ -1,4 +1,4 @@
-"""float32 against mixed bfloat16: the training step, with and without the CPU's bfloat16 instructions.
+"""float32 against mixed bfloat16 per training step, with and without the CPU's bf16 instructions.
 
 For each configuration of `bench/peers.py` (the peers harness's data and
 matched architecture, batch 1024, 2 threads, `tfmtl.optimizers.Adam`), one
@@ -82,12 +82,10 @@ def main():
     sys.path.insert(0, ROOT)
     from bench.output import write_results
 
-    flags = ""
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as cpuinfo:
-            line = next((line for line in cpuinfo if line.startswith("flags")), "")
-        flags = " ".join(sorted(flag for flag in line.partition(":")[2].split()
-                                if "bf16" in flag or flag.startswith("amx")))
+    from zoo.registry import _cpu_flags
+
+    flags = " ".join(sorted(flag for flag in _cpu_flags() or ()
+                            if "bf16" in flag or flag.startswith("amx")))
     results = {}
     for config in args.configs.split(","):
         for isa in args.isa.split(","):

@@ -95,8 +95,8 @@ def setup(path, frame, schema, tasks, model_name, C):
         return None
     optimizer = getattr(optimizers, name)(C.LR) if name else keras.optimizers.Adam(C.LR)
     keras.utils.set_random_seed(0)
-    precision = {"dtype": "mixed_bfloat16"} if bf16 else {}
-    model = zoo.build(model_name, schema, tasks, **precision, **zoo.preset(model_name, "peers"))
+    model = zoo.build(model_name, schema, tasks, dtype="mixed_bfloat16" if bf16 else None,
+                      **zoo.preset(model_name, "peers"))
     model.compile(optimizer=optimizer, jit_compile=True if jit else "auto")
 
     # fit: per-step wall time of one epoch after its first 20 steps (as the peers harness).
