@@ -8,9 +8,14 @@ batch, the two models in turns (rounds of 5 steps), medians. `--isa` runs
 each configuration again in a process whose oneDNN is capped at that
 instruction set (`ONEDNN_MAX_CPU_ISA`): `AVX512_CORE_VNNI` is this CPU
 without its AVX512-BF16 instructions, where bfloat16 products are emulated.
+A configuration `movielens:search` or `synthetic:search` times AutoMTL's
+search instead (`bench/automtl.py`'s data and supernet): a pair of steps,
+the architecture step on a validation batch of 2048 and the weight step
+(with beta) on a training batch of 1024, the two searches in turns (rounds
+of 2 pairs).
 
     python bench/precision.py --peers ../shared/peers [--configs ml100k:mmoe] \
-        [--isa default,AVX512_CORE_VNNI] [--rounds 8] [--out bench/results]
+        [--isa default,AVX512_CORE_VNNI] [--rounds 8] [--out bench/results] [--name precision]
 """
 
 import argparse
@@ -42,6 +47,8 @@ def run_one(config, rounds, peers):
     from tfmtl.optimizers import Adam
 
     data_name, model_name = config.split(":")
+    if model_name == "search":
+        return run_search(data_name, rounds)
     frame, schema, tasks = training_data(data_name, model_name, C)
     steps = {}
     for dtype in ("float32", "mixed_bfloat16"):
@@ -65,6 +72,36 @@ def run_one(config, rounds, peers):
     return {dtype: float(np.median(t)) for dtype, t in times.items()}
 
 
+def run_search(data_name, rounds):
+    """Milliseconds per pair of AutoMTL search steps (architecture step on a validation batch,
+    weight step with beta on a training batch), float32 and mixed bfloat16, `bench/automtl.py`'s
+    data and search settings, in this process."""
+    import numpy as np
+
+    from bench.automtl import SEARCH, movielens, synthetic
+    from tfmtl.search import Search
+
+    (train, valid, _), schema, tasks = movielens() if data_name == "movielens" else synthetic()
+    settings = {k: v for k, v in SEARCH.items() if k not in ("epochs", "warmup")}
+    searches = {}
+    for dtype in ("float32", "mixed_bfloat16"):
+        run = Search(schema, tasks, train, valid, epochs=15, warmup=5, dtype=dtype, **settings)
+        batch, valid_batch = next(iter(run.train_data)), next(run.valid_batches)
+        for _ in range(2):  # tracing, first calls
+            run.architecture_step(valid_batch)
+            run.weight_step(batch, selection=True)
+        searches[dtype] = (run, batch, valid_batch)
+    times = {dtype: [] for dtype in searches}
+    for _ in range(rounds):
+        for dtype, (run, batch, valid_batch) in searches.items():
+            started = time.perf_counter()
+            for _ in range(2):
+                float(run.architecture_step(valid_batch))
+                float(run.weight_step(batch, selection=True))
+            times[dtype].append((time.perf_counter() - started) * 1e3 / 2)
+    return {dtype: float(np.median(t)) for dtype, t in times.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", required=True, help="the peers harness (its common.py, data)")
@@ -72,7 +109,8 @@ def main():
     parser.add_argument("--isa", default="default,AVX512_CORE_VNNI",
                         help="oneDNN instruction-set caps, 'default' for none")
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--out", help="a directory for precision.md and precision.json")
+    parser.add_argument("--out", help="a directory for NAME.md and NAME.json")
+    parser.add_argument("--name", default="precision", help="the results files' name")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     peers = os.path.abspath(args.peers)
@@ -82,9 +120,9 @@ def main():
     sys.path.insert(0, ROOT)
     from bench.output import write_results
 
-    from zoo.registry import _cpu_flags
+    from tfmtl.precision import cpu_flags
 
-    flags = " ".join(sorted(flag for flag in _cpu_flags() or ()
+    flags = " ".join(sorted(flag for flag in cpu_flags() or ()
                             if "bf16" in flag or flag.startswith("amx")))
     results = {}
     for config in args.configs.split(","):
@@ -99,9 +137,14 @@ def main():
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             results[f"{config} {isa}"] = (json.loads(lines[-1][len("RESULT "):]) if lines
                                           else {"failed": done.stderr.strip().splitlines()[-1:]})
-    text = ["# float32 against mixed bfloat16: milliseconds per training step (batch 1024)\n",
+    unit = ("pair of AutoMTL search steps (validation batch 2048, training batch 1024)"
+            if all(c.endswith(":search") for c in args.configs.split(","))
+            else "training step (batch 1024; a `:search` config: a pair of search steps)")
+    text = [f"# float32 against mixed bfloat16: milliseconds per {unit}\n",
             f"`python bench/precision.py --peers ../shared/peers --configs {args.configs} "
-            f"--isa {args.isa} --rounds {args.rounds}`; the CPU's bfloat16 flags: "
+            f"--isa {args.isa} --rounds {args.rounds}"
+            + (f" --name {args.name}" if args.name != "precision" else "")
+            + "`; the CPU's bfloat16 flags: "
             f"{flags or 'none'}. Keras' train function on one fixed batch, both models in one "
             "process, in turns; medians.\n",
             "| config | oneDNN ISA cap | float32 ms | mixed bfloat16 ms | bfloat16 speed-up |",
@@ -113,7 +156,7 @@ def main():
             continue
         text.append(f"| {config} | {isa} | {r['float32']:.2f} | {r['mixed_bfloat16']:.2f} | "
                     f"{r['float32'] / r['mixed_bfloat16']:.2f}x |")
-    write_results(args.out, "precision", "\n".join(text), dict(cpu_bf16_flags=flags,
+    write_results(args.out, args.name, "\n".join(text), dict(cpu_bf16_flags=flags,
                                                               results=results))
 
 

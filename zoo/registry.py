@@ -1,9 +1,9 @@
 """The model registry: `build`, `list_models` and the `register` decorator."""
 
 import inspect
-import warnings
 
 from tfmtl.mfh.facets import FacetedTasks
+from tfmtl.precision import warn_if_bfloat16_emulated
 from tfmtl.schema.names import internal_names
 from tfmtl.schema.schema import Schema
 from tfmtl.schema.task import Task
@@ -174,12 +174,7 @@ def build(name, schema, tasks, selection=None, field_mask=False, dtype=None, **h
     given = faceted if faceted is not None else tasks
     if dtype is None:
         return _build(fn, schema, given, tasks, field_mask, hparams_)
-    if dtype == "mixed_bfloat16" and _bfloat16_emulated():
-        warnings.warn("dtype='mixed_bfloat16' on a CPU without AVX512-BF16 or AMX-BF16 and no "
-                      "GPU: the bfloat16 products are emulated, slower than float32 (a "
-                      "training step took 1.8-1.9x as long in bench/precision.py); keep "
-                      "float32 here.",
-                      stacklevel=2)
+    warn_if_bfloat16_emulated(dtype)
     import keras
 
     before = keras.config.dtype_policy()
@@ -188,29 +183,6 @@ def build(name, schema, tasks, selection=None, field_mask=False, dtype=None, **h
         return _build(fn, schema, given, tasks, field_mask, hparams_)
     finally:
         keras.config.set_dtype_policy(before)
-
-
-def _bfloat16_emulated():
-    """Whether this machine runs bfloat16 products without hardware for them: no GPU, and a
-    CPU whose flags (Linux's /proc/cpuinfo) name neither AVX512-BF16 nor AMX-BF16."""
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return False
-    flags = _cpu_flags()
-    return flags is not None and not flags & {"avx512_bf16", "amx_bf16"}
-
-
-def _cpu_flags():
-    """The CPU's feature flags, or `None` where /proc/cpuinfo does not say (not Linux)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return None
 
 
 def _build(fn, schema, given, tasks, field_mask, hparams_):

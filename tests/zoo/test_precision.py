@@ -85,23 +85,23 @@ def test_a_dtype_outside_the_mixed_policies_is_refused():
 def test_mixed_bfloat16_warns_where_the_cpu_would_emulate_it(monkeypatch):
     import warnings
 
-    from zoo import registry
+    from tfmtl import precision
 
     _, schema, tasks, hparams = _setup("mmoe")
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(registry, "_cpu_flags", lambda: {"avx2", "avx512f", "avx512_vnni"})
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_vnni"})
     with pytest.warns(UserWarning, match="without AVX512-BF16 or AMX-BF16 and no GPU"):
         zoo.build("mmoe", schema, tasks, dtype="mixed_bfloat16", **hparams)
     for flags in ({"avx2", "avx512_bf16"}, {"amx_bf16"}, None):  # None: not Linux, unknown
-        monkeypatch.setattr(registry, "_cpu_flags", lambda flags=flags: flags)
+        monkeypatch.setattr(precision, "cpu_flags", lambda flags=flags: flags)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             zoo.build("mmoe", schema, tasks, dtype="mixed_bfloat16", **hparams)
-    monkeypatch.setattr(registry, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         zoo.build("mmoe", schema, tasks, dtype="mixed_bfloat16", **hparams)
     monkeypatch.undo()
-    flags = registry._cpu_flags()
+    flags = precision.cpu_flags()
     assert flags is None or "fpu" in flags or "fp" in flags or "sse2" in flags  # this machine's
