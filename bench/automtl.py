@@ -26,6 +26,7 @@ and `like` (rating >= 4); synthetic: `ctr_synthetic`'s `click`, `like` and
     python bench/automtl.py [--data movielens,synthetic] [--seeds 0,1,2] [--out bench/results]
                             [--reuse-search | --report-only] [--only MODEL[,MODEL]]
                             [--checkpoint-dir DIR] [--search-seed N]
+                            [--search-precision mixed_bfloat16]
 
 `--reuse-search` retrains from the architecture and search record already in
 `--out` (`automtl_<data>_architecture.json`, `automtl_<data>.json`) instead
@@ -40,8 +41,10 @@ interrupted search there after its last saved epoch. `--search-seed N` seeds the
 searches with N instead of 0 (their initial weights and batch order), for the
 search's own spread: with `--only automtl` its rows and record are added as
 `automtl (search seed N)` beside the main run's (it needs `--only`; a
-baseline named there is retrained as usual). `--reuse-search` keeps those
-rows and records as they are.
+baseline named there is retrained as usual). `--search-precision
+mixed_bfloat16` runs the searches in bfloat16 (`Search(dtype=)`; retraining
+stays float32), named `automtl (mixed_bfloat16 search)`, outside the search's
+own spread. `--reuse-search` keeps those rows and records as they are.
 """
 
 import argparse
@@ -144,24 +147,33 @@ def earlier_searches(out_dir, data_name):
         return json.load(f)[data_name]
 
 
-def label_of(variant, search_seed=0):
+def label_of(variant, search_seed=0, precision="float32"):
     """The model name of a searched variant in the results: `automtl`, `w/o INT`, ...; a search
-    with another seed than 0 adds it: `automtl (search seed 1)`."""
-    return variant if search_seed == 0 else f"{variant} (search seed {search_seed})"
+    with another seed than 0 adds it, `automtl (search seed 1)`, and a search in another precision
+    than float32 too, `automtl (mixed_bfloat16 search)`."""
+    parts = ([f"search seed {search_seed}"] if search_seed else []) + (
+        [f"{precision} search"] if precision != "float32" else [])
+    return f"{variant} ({', '.join(parts)})" if parts else variant
 
 
 def label_of_base(label):
     """The variant a results label names: `automtl (search seed 1)` -> `automtl`."""
-    return re.sub(r" \(search seed \d+\)$", "", label)
+    return re.sub(r" \((search seed \d+)?(, )?(\w+ search)?\)$", "", label)
+
+
+def float32_search(label):
+    """Whether `label` is one of AutoMTL's float32 searches (the search's own spread)."""
+    return label_of_base(label) == "automtl" and not label.endswith(" search)")
 
 
 def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
-             checkpoint=None, search_seed=0):
+             checkpoint=None, search_seed=0, precision="float32"):
     """Searches (or reuses) each variant and retrains it, then the baselines, `seeds` each.
 
     With `only` (a set of model names), just those run; the other models' rows and search
     records are taken from the earlier run in `out_dir`. `search_seed` seeds the searches (their
-    initial weights and batch order); the retrains use `seeds`."""
+    initial weights and batch order) and `precision` is their dtype policy (the retrains are
+    float32 either way); the retrains use `seeds`."""
     parts, schema, tasks = movielens(cache) if data_name == "movielens" else synthetic()
     rows, searched = [], {}
     earlier = earlier_searches(out_dir, data_name) if reuse or only else {}
@@ -171,13 +183,13 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
         if unknown:
             raise SystemExit(f"--only: unknown models {sorted(unknown)} for {data_name}; "
                              f"known: {list(variants) + list(BASELINES)}")
-        labels = {label_of(m, search_seed) if m in variants else m for m in only}
+        labels = {label_of(m, search_seed, precision) if m in variants else m for m in only}
         kept = pd.read_csv(os.path.join(out_dir, f"automtl_{data_name}.csv"))
         kept = kept[~kept.model.isin(labels)]
         searched = {k: v for k, v in earlier.items() if k not in labels}
         reuse = False
-    elif reuse:  # the other search seeds' rows and records stay, as they were retrained
-        searched = {k: v for k, v in earlier.items() if "(search seed " in k}
+    elif reuse:  # the other searches' rows and records stay, as they were retrained
+        searched = {k: v for k, v in earlier.items() if k != label_of_base(k)}
         path = os.path.join(out_dir, f"automtl_{data_name}.csv")
         if searched and os.path.exists(path):
             kept = pd.read_csv(path)
@@ -185,7 +197,7 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
     for variant in variants:
         if only and variant not in only:
             continue
-        label = label_of(variant, search_seed)
+        label = label_of(variant, search_seed, precision)
         if reuse:
             if label not in earlier:
                 print(f"{data_name}: no earlier search of {variant}; skipped", flush=True)
@@ -198,15 +210,16 @@ def run_data(data_name, seeds, variants, out_dir, cache, reuse=False, only=None,
             state = (None if checkpoint is None else os.path.join(
                 checkpoint, f"{data_name}_{re.sub('[^a-zA-Z0-9]+', '_', label).strip('_')}"))
             architecture, history = search(schema, tasks, parts[0], parts[1], variant=variant,
-                                           seed=search_seed, verbose=1, checkpoint=state,
-                                           **SEARCH)
+                                           seed=search_seed, dtype=precision, verbose=1,
+                                           checkpoint=state, **SEARCH)
             searched[label] = {"architecture": json.loads(architecture.to_json()),
                                "history": history}
         print(architecture.summary(), flush=True)
         print(f"  search: {architecture.info['seconds']:.0f} s, peak RSS "
               f"{architecture.info['peak_rss_mib']:.0f} MiB", flush=True)
         if out_dir and variant == "automtl" and not reuse:
-            stem = f"automtl_{data_name}" + (f"_search_seed{search_seed}" if search_seed else "")
+            stem = (f"automtl_{data_name}" + (f"_search_seed{search_seed}" if search_seed else "")
+                    + ("_bf16" if precision == "mixed_bfloat16" else ""))
             architecture.save(os.path.join(out_dir, f"{stem}_architecture.json"))
             architecture.draw(os.path.join(out_dir, f"{stem}_architecture.png"))
         for seed in seeds:
@@ -269,8 +282,7 @@ def search_spread(frame, columns, searched):
     """Lines on the search's own spread when AutoMTL was searched with several seeds: each
     search's means over its retrains, the spread of those means across searches, and where each
     other model's mean lies against the searches' range."""
-    searches = [m for m in frame.model.unique()
-                if m == "automtl" or m.startswith("automtl (search seed ")]
+    searches = [m for m in frame.model.unique() if float32_search(m)]
     if len(searches) < 2:
         return []
     means = frame[frame.model.isin(searches)].groupby("model", sort=False)[columns].mean()
@@ -327,15 +339,19 @@ def main():
     parser.add_argument("--search-seed", type=int, default=0,
                         help="seed of the searches (0: the main run); with another seed the "
                         "searched models are named e.g. 'automtl (search seed 1)' in the results")
+    parser.add_argument("--search-precision", default="float32",
+                        choices=("float32", "mixed_bfloat16"),
+                        help="the searches' dtype policy; mixed_bfloat16 names them e.g. "
+                        "'automtl (mixed_bfloat16 search)' (the retrains stay float32)")
     parser.add_argument("--checkpoint-dir", metavar="DIR", help="save each search's state there "
                         "after every epoch and resume an interrupted one from it")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     if only and not args.out:
         parser.error("--only needs --out (the earlier run it adds to)")
-    if args.search_seed and not only:
-        parser.error("--search-seed needs --only (e.g. --only automtl): its searches are added "
-                     "beside the main run's in --out")
+    if (args.search_seed or args.search_precision != "float32") and not only:
+        parser.error("--search-seed and --search-precision need --only (e.g. --only automtl): "
+                     "their searches are added beside the main run's in --out")
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -351,7 +367,7 @@ def main():
         else:
             frame, searched, tasks = run_data(data_name, seeds, variants, args.out, args.cache,
                                               args.reuse_search, only, args.checkpoint_dir,
-                                              args.search_seed)
+                                              args.search_seed, args.search_precision)
         title = (f"### {data_name}: per-task test AUC and MTL-Loss, mean ± std over seeds {seeds}"
                  " (retrained from scratch; each search ran once, seed 0 unless its name says "
                  "another)")
@@ -365,8 +381,9 @@ def main():
         sections += [f"expert {i}: {' -> '.join(ops)}" for i, ops in enumerate(arch["experts"])]
         sections += [f"task {t}: experts {e}" for t, e in arch["task_experts"].items()]
         sections += ["```", ""]
-        for label in sorted((k for k in searched if k.startswith("automtl (search seed ")),
-                            key=lambda k: int(re.sub("[^0-9]", "", k))):
+        for label in sorted((k for k in searched if k != "automtl" and label_of_base(k) == "automtl"),
+                            key=lambda k: (k.endswith(" search)"),
+                                           int((re.findall(r"seed (\d+)", k) or ["0"])[0]))):
             other = searched[label]["architecture"]
             sections += [f"Derived by {label}:", "", "```",
                          f"interaction: {other['interaction']}"]

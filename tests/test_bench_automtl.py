@@ -16,6 +16,14 @@ def test_search_seed_names_the_model_only_when_not_zero():
     assert automtl.label_of("w/o JSD", 1) == "w/o JSD (search seed 1)"
     assert automtl.label_of_base("automtl (search seed 12)") == "automtl"
     assert automtl.label_of_base("w/o JSD") == "w/o JSD"
+    bf16 = automtl.label_of("automtl", 0, "mixed_bfloat16")
+    assert bf16 == "automtl (mixed_bfloat16 search)"
+    assert automtl.label_of("automtl", 3, "mixed_bfloat16") == (
+        "automtl (search seed 3, mixed_bfloat16 search)")
+    assert automtl.label_of_base(bf16) == "automtl"
+    assert automtl.label_of_base("automtl (search seed 3, mixed_bfloat16 search)") == "automtl"
+    assert automtl.float32_search("automtl (search seed 3)") and automtl.float32_search("automtl")
+    assert not automtl.float32_search(bf16) and not automtl.float32_search("w/o JSD")
 
 
 def test_search_spread_places_each_model_against_the_searches_range():
@@ -91,8 +99,9 @@ def earlier_run(tmp_path, monkeypatch):
     with its data, search and retraining replaced by fakes; returns the searches' calls."""
     calls = []
 
-    def search(schema, tasks, train, valid, variant, seed, verbose, checkpoint, **sizes):
-        calls.append((variant, seed, checkpoint))
+    def search(schema, tasks, train, valid, variant, seed, verbose, checkpoint, dtype,
+               **sizes):
+        calls.append((variant, seed, checkpoint) + ((dtype,) if dtype != "float32" else ()))
         return FakeArchitecture(seed), {"loss": [1.0]}
 
     def evaluate(name, schema, tasks, parts, seed, architecture=None, **hparams):
@@ -148,4 +157,18 @@ def test_search_seed_needs_only(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["automtl.py", "--out", str(tmp_path), "--search-seed", "1"])
     with pytest.raises(SystemExit):
         automtl.main()
-    assert "--search-seed needs --only" in capsys.readouterr().err
+    assert "--search-seed and --search-precision need --only" in capsys.readouterr().err
+
+
+def test_a_bfloat16_search_is_added_beside_the_main_run_outside_the_spread(tmp_path, earlier_run):
+    frame, searched, _ = automtl.run_data(
+        "movielens", [0, 1], ("automtl",) + automtl.ABLATIONS, str(tmp_path), None,
+        only={"automtl"}, precision="mixed_bfloat16")
+    assert earlier_run == [("automtl", 0, None, "mixed_bfloat16")]
+    label = "automtl (mixed_bfloat16 search)"
+    assert sorted(searched) == ["automtl", label]
+    assert sorted(frame.model.unique()) == ["automtl", label, "mmoe"]
+    assert (tmp_path / "automtl_movielens_architecture.json").read_text() == "the main search's"
+    assert (tmp_path / "automtl_movielens_bf16_architecture.json").exists()
+    # One float32 search: no spread table; the bfloat16 search is not counted as one.
+    assert automtl.search_spread(frame, ["ok_auc"], searched) == []

@@ -108,6 +108,9 @@ def _parser():
     searcher.add_argument("--checkpoint-dir", metavar="DIR",
                           help="save the search's state after each epoch; rerun with the same "
                                "DIR to resume after the last saved epoch")
+    searcher.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
+                          help="the supernet's dtype policy: mixed_bfloat16 computes in bfloat16, "
+                               "alpha, beta and weights float32 (float16 would need loss scaling)")
     searcher.add_argument("--quiet", action="store_true")
     searcher.set_defaults(run=_search)
 
@@ -213,10 +216,12 @@ def _search(args):
     architecture, _ = search(schema, tasks, train, valid, epochs=args.epochs, warmup=args.warmup,
                              num_experts=args.experts, blocks=args.blocks, chosen=args.chosen,
                              batch_size=args.batch_size, variant=args.variant, seed=args.seed,
-                             verbose=0 if args.quiet else 1, checkpoint=args.checkpoint_dir)
+                             dtype=args.precision, verbose=0 if args.quiet else 1,
+                             checkpoint=args.checkpoint_dir)
     print(architecture.summary())
     info = architecture.info
-    print(f"search: {info['seconds']:.0f} s, peak memory {info['peak_rss_mib']:.0f} MiB")
+    print(f"search: {info['seconds']:.0f} s, peak memory {info['peak_rss_mib']:.0f} MiB"
+          + (f", {info['precision']}" if info["precision"] != "float32" else ""))
     architecture.save(args.out)
     print(f"wrote {args.out}; train it with: python -m tfmtl train --data {args.data} "
           f"--architecture {args.out}")

@@ -244,10 +244,11 @@ def test_cli_search_then_train_the_architecture(tmp_path, capsys):
         [sys.executable, "-m", "tfmtl", "search", *common, "--epochs", "2", "--warmup", "1",
          "--experts", "2", "--blocks", "1", "--chosen", "1", "--batch-size", "200",
          "--out", str(tmp_path / "arch.json"), "--plot", str(tmp_path / "arch.png"),
-         "--checkpoint-dir", str(tmp_path / "state")],
+         "--checkpoint-dir", str(tmp_path / "state"), "--precision", "mixed_bfloat16"],
         capture_output=True, text=True)
     assert searched.returncode == 0, searched.stderr[-2000:]
-    assert "search epoch 2/2" in searched.stdout and "peak memory" in searched.stdout
+    assert "search epoch 2/2" in searched.stdout
+    assert re.search(r"peak memory \d+ MiB, mixed_bfloat16", searched.stdout), searched.stdout
     assert (tmp_path / "state" / "search_state.npz").stat().st_size > 1000
     architecture = Architecture.load(tmp_path / "arch.json")
     assert set(architecture.task_experts) == {"click", "buy"}
@@ -263,6 +264,9 @@ def test_cli_search_then_train_the_architecture(tmp_path, capsys):
     assert main(["train", *common, "--model", "mmoe", "--architecture",
                  str(tmp_path / "arch.json")]) == 2
     assert "trains the automtl model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # float16 needs loss scaling: not offered
+        main(["search", *common, "--precision", "mixed_float16"])
+    assert "invalid choice: 'mixed_float16'" in capsys.readouterr().err
 
 
 def test_the_encoded_input_of_the_search_gives_the_raw_input_s_outputs():
@@ -273,3 +277,106 @@ def test_the_encoded_input_of_the_search_gives_the_raw_input_s_outputs():
     encoded = run.net(run.net.encode(x), training=False, encoded=True)
     for key in raw:
         np.testing.assert_allclose(raw[key].numpy(), encoded[key].numpy(), rtol=1e-6)
+
+
+def test_a_bfloat16_search_computes_in_bfloat16_and_keeps_alpha_beta_and_losses_in_float32(
+        tmp_path):
+    import keras
+
+    full, mixed = searcher(), searcher(dtype="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    assert mixed.info["precision"] == "mixed_bfloat16" and full.info["precision"] == "float32"
+    # The same seed gives the same float32 variables: only the arithmetic differs.
+    assert {v.dtype for v in mixed.net.variables} == {"float32", "int64"}  # int: dropout seeds
+    for a, b in zip(full.net.variables, mixed.net.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    block = mixed.net.experts[0][0]
+    assert block.compute_dtype == "bfloat16" and mixed.net.heads[0].dense.compute_dtype == "float32"
+    batch = next(iter(full.train_data))
+    x, y = batch[0], batch[1]
+    grads, outputs = [], []
+    for run in (full, mixed):
+        with tf.GradientTape() as tape:
+            out = run.net(x, training=False, encoded=True)
+            loss = tf.add_n([run.losses[k](y[k], out[k]) for k in run.losses])
+        assert loss.dtype == "float32" and all(o.dtype == "float32" for o in out.values())
+        grads.append(np.concatenate([g.numpy() for g in tape.gradient(loss, run.alphas)]))
+        outputs.append(np.concatenate([o.numpy() for o in out.values()]))
+    # bfloat16's 8-bit mantissa: near, not equal.
+    assert 0 < np.abs(outputs[0] - outputs[1]).max() < 0.03
+    cosine = grads[0] @ grads[1] / np.linalg.norm(grads[0]) / np.linalg.norm(grads[1])
+    assert cosine > 0.9, cosine  # alpha's gradient keeps its direction
+    architecture, history = mixed.run(verbose=0, checkpoint=str(tmp_path))
+    assert np.isfinite(history[-1]["train_loss"]) and history[-1]["jsd"] < 0
+    assert architecture.info["precision"] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="holds another search"):  # a float32 search's state
+        searcher().run(verbose=0, checkpoint=str(tmp_path))
+
+
+def test_a_search_takes_the_global_policy_and_refuses_float16():
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        assert searcher().info["precision"] == "mixed_bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    with pytest.raises(ValueError, match="loss scaling"):
+        searcher(dtype="mixed_float16")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        searcher(dtype="bfloat16")
+
+
+def test_bit_dropout_keeps_units_at_its_rate_scales_them_and_draws_new_masks():
+    from tfmtl.search.ops import BitDropout
+
+    drop = BitDropout(0.1, seed=3)
+    x = tf.ones((1000, 1000))
+    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())  # not training: the identity
+    first, second = drop(x, training=True).numpy(), drop(x, training=True).numpy()
+    kept = first != 0
+    # 10^6 units: the kept share's standard deviation is 0.0003.
+    assert abs(kept.mean() - 0.9) < 0.0015
+    assert set(np.unique(first)) == {0.0, np.float32(65536 / (65536 - 6554))}
+    assert abs(first.mean() - 1.0) < 0.002  # unbiased: the kept units scaled by 1 / q
+    assert abs(np.corrcoef(kept[:, 0::2].ravel(), kept[:, 1::2].ravel())[0, 1]) < 0.005
+    assert (kept != (second != 0)).mean() > 0.1  # a new mask each call
+    again = BitDropout(0.1, seed=3)
+    np.testing.assert_array_equal(again(x, training=True).numpy(), first)  # seeded
+    odd = tf.ones((3, 7))  # an odd number of units, in a bfloat16 layer
+    assert BitDropout(0.5, seed=0, dtype="mixed_bfloat16")(odd, training=True).dtype == "bfloat16"
+    np.testing.assert_array_equal(BitDropout(0.0)(x, training=True).numpy(), x.numpy())
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        BitDropout(1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_equals_keras_batch_normalization(dtype):
+    import keras
+
+    from tfmtl.search.ops import FusedBatchNorm
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, (256, 40)), "float32")
+    upstream = tf.constant(rng.normal(size=(256, 40)), "float32")
+    layers = [FusedBatchNorm(momentum=0.9, dtype=dtype),
+              keras.layers.BatchNormalization(momentum=0.9, dtype=dtype)]
+    results = []
+    for layer in layers:
+        layer.build((None, 40))
+        layer.gamma.assign(rng.uniform(0.5, 2.0, 40) if not results else layers[0].gamma)
+        layer.beta.assign(rng.normal(size=40) if not results else layers[0].beta)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        y2 = layer(x * 0.5 + 1.0, training=True)  # a second batch moves the moving statistics
+        results.append([y, *grads, y2, layer.moving_mean, layer.moving_variance,
+                        layer(x, training=False)])
+    assert results[0][0].dtype == ("bfloat16" if dtype == "mixed_bfloat16" else "float32")
+    tolerance = 2e-2 if dtype == "mixed_bfloat16" else 1e-5
+    for fused, reference in zip(*results):
+        np.testing.assert_allclose(np.asarray(tf.cast(fused, "float32")),
+                                   np.asarray(tf.cast(reference, "float32")),
+                                   rtol=tolerance, atol=tolerance)

@@ -2,7 +2,8 @@
 
 - `ops.py`: the candidate operations of Table 1 (feature interactions:
   inner/outer product, cross network, self-attention, MLP, skip; expert
-  blocks: bit-level gating, MLP, 1-D convolution, skip);
+  blocks: bit-level gating, MLP, 1-D convolution, skip), with their
+  `FusedBatchNorm` and `BitDropout` (the search's step, cheaper);
 - `ChoiceBlock` (`choice.py`): a softmax(alpha)-weighted mixture of
   candidates with the DARTS- auxiliary skip connection;
 - `Supernet`, `jsd_loss` (`supernet.py`): one interaction block, N experts of
@@ -20,9 +21,9 @@ derived model, trained from scratch.
 
 from tfmtl.search.architecture import Architecture
 from tfmtl.search.choice import ChoiceBlock
-from tfmtl.search.ops import (EXPERT_OPS, INTERACTIONS, BitGating, Bottleneck, CrossNetwork,
-                              FieldAttention, ProductLayer, Skip, UnitConvolution,
-                              make_expert_op, make_interaction)
-from tfmtl.search.search import VARIANTS, Search, default_chosen, derive, search
+from tfmtl.search.ops import (EXPERT_OPS, INTERACTIONS, BitDropout, BitGating, Bottleneck,
+                              CrossNetwork, FieldAttention, FusedBatchNorm, ProductLayer, Skip,
+                              UnitConvolution, make_expert_op, make_interaction)
+from tfmtl.search.search import PRECISIONS, VARIANTS, Search, default_chosen, derive, search
 from tfmtl.search.searched_experts import SearchedExperts
 from tfmtl.search.supernet import NumericField, Supernet, jsd_loss

@@ -59,8 +59,10 @@ class ChoiceBlock(Layer):
         if tied is not None:
             self.alpha = tied.alpha
         else:
+            # Read in float32 under a mixed policy too: bfloat16 would round the softmax of
+            # alphas 1e-3 apart to equal weights.
             self.alpha = self.add_weight(
-                shape=(len(self.candidates),), name=ALPHA,
+                shape=(len(self.candidates),), name=ALPHA, autocast=False,
                 initializer=keras.initializers.RandomNormal(stddev=1e-3))
         self.aux_weight = self.add_weight(shape=(), initializer="ones", trainable=False,
                                           name="aux_weight")
@@ -73,8 +75,11 @@ class ChoiceBlock(Layer):
 
     def call(self, x, training=None):
         weights = ops.cast(self.weights_of_candidates(), self.compute_dtype)
-        outputs = ops.stack([op(x, training=training) for op in self.ops], axis=0)
-        mixed = ops.einsum("o,o...->...", weights, outputs)
+        outputs = [op(x, training=training) for op in self.ops]
+        # The mixture as one (1, O) x (O, batch * width) product: an einsum over the stacked
+        # outputs took 7-8x as long forward and backward (12 candidates, 2048 x 64).
+        stacked = ops.reshape(ops.stack(outputs, axis=0), (len(outputs), -1))
+        mixed = ops.reshape(ops.matmul(weights[None, :], stacked), (-1, outputs[0].shape[-1]))
         if self.auxiliary_skip:
             flat = ops.reshape(x, (-1, x.shape[1] * x.shape[2])) if len(x.shape) == 3 else x
             mixed = mixed + ops.cast(self.aux_weight, mixed.dtype) * flat

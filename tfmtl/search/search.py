@@ -13,11 +13,13 @@ import tensorflow as tf
 from tfmtl.data.pipeline import to_dataset
 from tfmtl.data.targets import Targets
 from tfmtl.models.multi_task_model import default_losses
+from tfmtl.precision import warn_if_bfloat16_emulated
 from tfmtl.search.architecture import Architecture
 from tfmtl.search.ops import EXPERT_OPS, INTERACTIONS
 from tfmtl.search.supernet import Supernet, jsd_loss
 
 VARIANTS = ("automtl", "w/o INT", "w/o SEL", "hom Expert", "w/o JSD")
+PRECISIONS = ("float32", "mixed_bfloat16")
 STATE_FILE = "search_state.npz"
 
 
@@ -93,6 +95,15 @@ class Search:
         arch_lr, arch_weight_decay, selection_lr, selection_weight_decay,
         clip, jsd_weight: the optimisation (see above).
         seed: int.
+        dtype: `None` (Keras' global dtype policy, float32 unless set),
+            `"float32"` or
+            `"mixed_bfloat16"`: the supernet computes in bfloat16 (weights,
+            `alpha`, `beta`, their softmaxes, heads, losses and optimiser
+            states stay float32), as `zoo.build(..., dtype=)`; the derived
+            architecture is the same kind of record either way and is
+            retrained in whatever precision `zoo.build` is given.
+            `"mixed_float16"` is refused: its small range needs loss scaling,
+            which the search's three optimisers do not have.
         jit_compile: bool. Compile each step with XLA (the lookups run in
             the input pipeline either way). Defaults to `False`: on the 2-core
             CPU, compiling the paper-sized supernet's step took 706 s
@@ -106,12 +117,18 @@ class Search:
                  valid_batch_size=2048, weight_lr=0.02, momentum=0.9, weight_decay=3e-4,
                  arch_lr=1e-3, arch_weight_decay=1e-6, selection_lr=1e-3,
                  selection_weight_decay=3e-4, clip=5.0, jsd_weight=1.0, dropout=0.1,
-                 variant="automtl", seed=0, jit_compile=False):
+                 variant="automtl", seed=0, dtype=None, jit_compile=False):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}. Received: {variant!r}")
         if not 0 <= warmup < epochs:
             raise ValueError(f"warmup must be in [0, epochs). Received: warmup={warmup}, "
                              f"epochs={epochs}")
+        precision = keras.config.dtype_policy().name if dtype is None else dtype
+        if precision not in PRECISIONS:
+            hint = (" (float16 needs loss scaling, which the search's optimisers do not have; "
+                    "mixed_bfloat16 does not)" if precision == "mixed_float16" else "")
+            raise ValueError(f"dtype must be one of {PRECISIONS}{hint}. Received: dtype={dtype!r}")
+        warn_if_bfloat16_emulated(precision)
         self.started, self.earlier_seconds, self.earlier_peak_rss_mib = time.time(), 0.0, 0.0
         keras.utils.set_random_seed(seed)
         self.tasks = list(tasks)
@@ -126,12 +143,17 @@ class Search:
                              interactions=list(interactions), expert_ops=list(expert_ops))
         self.info = {"variant": variant, "epochs": epochs, "warmup": warmup,
                      "num_experts": num_experts, "blocks": blocks, "chosen": self.chosen,
-                     "batch_size": batch_size, "seed": seed}
-        self.net = Supernet(schema, self.tasks, embedding_dim, num_experts, blocks, units,
-                            tower_units, interactions, expert_ops, dropout,
-                            interaction=variant != "w/o INT", selection=variant != "w/o SEL",
-                            homogeneous=variant == "hom Expert", name="supernet")
-        self.net.build()
+                     "batch_size": batch_size, "seed": seed, "precision": precision}
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(precision)
+        try:
+            self.net = Supernet(schema, self.tasks, embedding_dim, num_experts, blocks, units,
+                                tower_units, interactions, expert_ops, dropout,
+                                interaction=variant != "w/o INT", selection=variant != "w/o SEL",
+                                homogeneous=variant == "hom Expert", name="supernet")
+            self.net.build()
+        finally:
+            keras.config.set_dtype_policy(before)
         targets = Targets(self.tasks, keys=self.net.keys)
         self.jit_compile = bool(jit_compile)
         self.train_data = self._encoded(

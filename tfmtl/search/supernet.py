@@ -143,7 +143,8 @@ class Supernet(keras.Model):
                 block.build((None, self.units))
         if self.use_selection:
             self.beta = self.add_weight(shape=(len(self.tasks), self.num_experts), name=BETA,
-                                        initializer=keras.initializers.RandomNormal(stddev=1e-3))
+                                        initializer=keras.initializers.RandomNormal(stddev=1e-3),
+                                        autocast=False)  # float32 under a mixed policy too
         else:
             for gate in self.gates:
                 gate.build((None, self.units))
@@ -188,11 +189,17 @@ class Supernet(keras.Model):
             for block in expert:
                 h = block(h, training=training)
             outputs.append(h)
-        experts = ops.stack(outputs, axis=1)  # (batch, experts, units)
+        if self.use_selection:  # f^k for every task k: one (K, N) x (N, batch * units) product
+            selection = ops.cast(ops.softmax(self.beta, axis=-1), outputs[0].dtype)
+            stacked = ops.reshape(ops.stack(outputs, axis=0), (self.num_experts, -1))
+            mixtures = ops.reshape(ops.matmul(selection, stacked),
+                                   (len(self.tasks), -1, self.units))
+        else:
+            experts = ops.stack(outputs, axis=1)  # (batch, experts, units)
         result = {}
         for k, task in enumerate(self.tasks):
             if self.use_selection:
-                mixed = ops.einsum("e,beu->bu", ops.softmax(self.beta[k]), experts)
+                mixed = mixtures[k]
             else:
                 mixed = self.gates[k](x, experts)
             h = self.towers[k](mixed, training=training)
