@@ -145,8 +145,9 @@ def main():
             f"--isa {args.isa} --rounds {args.rounds}"
             + (f" --name {args.name}" if args.name != "precision" else "")
             + "`; the CPU's bfloat16 flags: "
-            f"{flags or 'none'}. Keras' train function on one fixed batch, both models in one "
-            "process, in turns; medians.\n",
+            f"{flags or 'none'}. Keras' train function on one fixed batch (a `:search` "
+            "config: the search's two steps on one validation and one training batch), both "
+            "precisions in one process, in turns; medians.\n",
             "| config | oneDNN ISA cap | float32 ms | mixed bfloat16 ms | bfloat16 speed-up |",
             "|---|---|---|---|---|"]
     for key, r in results.items():

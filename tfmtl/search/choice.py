@@ -59,8 +59,9 @@ class ChoiceBlock(Layer):
         if tied is not None:
             self.alpha = tied.alpha
         else:
-            # Read in float32 under a mixed policy too: bfloat16 would round the softmax of
-            # alphas 1e-3 apart to equal weights.
+            # Read in float32 under a mixed policy too: the softmax and alpha's gradient through
+            # it in float32 (bfloat16 would round alphas 1e-3 apart to equal softmax values);
+            # only the weights that multiply the bfloat16 outputs are rounded.
             self.alpha = self.add_weight(
                 shape=(len(self.candidates),), name=ALPHA, autocast=False,
                 initializer=keras.initializers.RandomNormal(stddev=1e-3))

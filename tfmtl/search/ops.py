@@ -41,14 +41,16 @@ class BitDropout(keras.layers.Layer):
 
     `keras.layers.Dropout` draws one float32 uniform per unit (32 random
     bits); with every candidate of every choice block dropping its units,
-    those draws were 16 % of a search step's CPU time. Here a unit is kept
-    where its 16 bits are `>= t = round(rate * 65536)`, so with probability
+    those draws were 15 % of a search step's op time
+    (`bench/results/search_speed_movielens.md`). Here a unit is kept where
+    its 16 bits are `>= t = round(rate * 65536)`, so with probability
     `q = 1 - t / 65536` (within 1/131072 of `1 - rate`), and kept units are
-    scaled by `1 / q`, which keeps the expectation exact. Off outside
+    scaled by `1 / q`, which keeps the expectation exact in float32 (in
+    bfloat16 `1 / q` is rounded, as in Keras' `Dropout`). Off outside
     training, like `Dropout`. TensorFlow only (`tf.bitcast`).
 
     Args:
-        rate: float in `[0, 1)`.
+        rate: float in `[0, 1)`, below `1 - 1/131072` (16 bits keep some units).
         seed: int or `None`.
 
     Example:
@@ -61,13 +63,16 @@ class BitDropout(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"rate must be in [0, 1). Received: rate={rate}")
+        threshold = int(round(rate * 65536)) if 0 <= rate < 1 else None
+        if threshold is None or threshold >= 65536:
+            raise ValueError(f"rate must be in [0, 1) and leave a unit a chance with 16 random "
+                             f"bits (below 1 - 1/131072). Received: rate={rate}")
         self.rate, self.seed = float(rate), seed
-        self.threshold = int(round(self.rate * 65536))
+        self.threshold = threshold
         self.keep = 1 - self.threshold / 65536
         if self.threshold:
             self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
+        self.supports_masking = True
         self.built = True
 
     def call(self, x, training=False):
@@ -96,11 +101,11 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     Keras normalises with separate ops (two means, a squared difference,
     the affine map) and differentiates each; TensorFlow's
     `FusedBatchNormV3` does the forward pass in one op and the backward pass
-    in another, 2x as fast at 1,024 units in a bench (batch 2048). Same
-    function: the batch's mean and biased variance normalise and update
-    the moving statistics (the kernel returns the unbiased variance, scaled
-    back here); inference, masks, renormalisation and other shapes take
-    Keras' own path. TensorFlow only.
+    in another. Same function: the input in float32 (as Keras computes
+    it, and the kernel every TensorFlow build has), the batch's mean and
+    biased variance normalise and update the moving statistics (the kernel
+    returns the unbiased variance, scaled back here); inference, masks,
+    renormalisation and other shapes take Keras' own path. TensorFlow only.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -111,7 +116,7 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
         units = inputs.shape[-1]
         empty = tf.constant([], "float32")
         y, mean, variance = tf.raw_ops.FusedBatchNormV3(
-            x=tf.reshape(inputs, (-1, 1, 1, units)), scale=self.gamma.value,
+            x=tf.reshape(ops.cast(inputs, "float32"), (-1, 1, 1, units)), scale=self.gamma.value,
             offset=self.beta.value, mean=empty, variance=empty, epsilon=self.epsilon,
             exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[:3]
         rows = tf.cast(tf.shape(inputs)[0], "float32")

@@ -98,17 +98,20 @@ class Search:
         dtype: `None` (Keras' global dtype policy, float32 unless set),
             `"float32"` or
             `"mixed_bfloat16"`: the supernet computes in bfloat16 (weights,
-            `alpha`, `beta`, their softmaxes, heads, losses and optimiser
-            states stay float32), as `zoo.build(..., dtype=)`; the derived
+            `alpha`, `beta`, their softmaxes and gradients, heads, losses and
+            optimiser states stay float32; the softmaxes are rounded to
+            bfloat16 only to weigh the bfloat16 outputs), as
+            `zoo.build(..., dtype=)`; the derived
             architecture is the same kind of record either way and is
             retrained in whatever precision `zoo.build` is given.
             `"mixed_float16"` is refused: its small range needs loss scaling,
             which the search's three optimisers do not have.
         jit_compile: bool. Compile each step with XLA (the lookups run in
             the input pipeline either way). Defaults to `False`: on the 2-core
-            CPU, compiling the paper-sized supernet's step took 706 s
-            (MovieLens-100K, 8 experts of 3 blocks), longer than the steps it
-            would speed up in a 15-epoch search there.
+            CPU, compiling the paper-sized supernet's two steps took 706-748 s
+            (MovieLens-100K, 8 experts of 3 blocks) and the compiled steps
+            were slower, 4.71 s a pair against 3.62 s without XLA
+            (`bench/results/automtl_xla_probe.txt`); it is meant for a GPU.
     """
 
     def __init__(self, schema, tasks, train, valid, epochs=15, warmup=5, embedding_dim=16,
