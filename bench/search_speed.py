@@ -90,7 +90,7 @@ def op_times(logdir):
                 name = plane.event_metadata[event.metadata_id].name
                 if name not in WRAPPERS:
                     times[name] += event.duration_ps / 1e9
-    return dict(times)
+    return dict(op_types(times))  # by type: the instances' names would be megabytes
 
 
 def start(root, data_name):
@@ -114,7 +114,8 @@ def answer(process, prefix):
 
 
 def op_types(times):
-    """Milliseconds per op type: the profiler names op instances `scope/name:Type`."""
+    """Milliseconds per op type: the profiler names op instances `scope/name:Type` (a type's
+    own name is kept)."""
     types = collections.Counter()
     for name, ms in times.items():
         types[name.rsplit(":", 1)[-1]] += ms
