@@ -78,26 +78,17 @@ def run_search(data_name, rounds):
     data and search settings, in this process."""
     import numpy as np
 
-    from bench.automtl import SEARCH, movielens, synthetic
-    from tfmtl.search import Search
+    from bench.search_speed import search_pairs
 
-    (train, valid, _), schema, tasks = movielens() if data_name == "movielens" else synthetic()
-    settings = {k: v for k, v in SEARCH.items() if k not in ("epochs", "warmup")}
     searches = {}
     for dtype in ("float32", "mixed_bfloat16"):
-        run = Search(schema, tasks, train, valid, epochs=15, warmup=5, dtype=dtype, **settings)
-        batch, valid_batch = next(iter(run.train_data)), next(run.valid_batches)
-        for _ in range(2):  # tracing, first calls
-            run.architecture_step(valid_batch)
-            run.weight_step(batch, selection=True)
-        searches[dtype] = (run, batch, valid_batch)
+        searches[dtype] = search_pairs(data_name, dtype=dtype)
+        searches[dtype](2)  # tracing, first calls
     times = {dtype: [] for dtype in searches}
     for _ in range(rounds):
-        for dtype, (run, batch, valid_batch) in searches.items():
+        for dtype, pairs in searches.items():
             started = time.perf_counter()
-            for _ in range(2):
-                float(run.architecture_step(valid_batch))
-                float(run.weight_step(batch, selection=True))
+            pairs(2)
             times[dtype].append((time.perf_counter() - started) * 1e3 / 2)
     return {dtype: float(np.median(t)) for dtype, t in times.items()}
 

@@ -32,19 +32,17 @@ PAIRS = 2
 WRAPPERS = {"ExecutorState::Process", "ParallelFor"}
 
 
-def worker(root, data_name):
-    """Builds the search from `root`'s tfmtl; answers `run` (seconds per pair), `profile`
-    (CPU milliseconds per op type over 2 pairs) and `quit` on stdin."""
-    sys.path.insert(0, root)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
+def search_pairs(data_name, **options):
+    """`bench/automtl.py`'s search on `data_name` (its data, supernet and batches, `Search`'s
+    `options`), as a function that runs `n` step pairs on one fixed validation and training batch:
+    the architecture step, then the weight step with beta. Imports the first `bench` and `tfmtl`
+    on `sys.path` (a worker's checkout)."""
     from bench.automtl import SEARCH, movielens, synthetic
     from tfmtl.search import Search
 
     (train, valid, _), schema, tasks = movielens() if data_name == "movielens" else synthetic()
     settings = {k: v for k, v in SEARCH.items() if k not in ("epochs", "warmup")}
-    run = Search(schema, tasks, train, valid, epochs=15, warmup=5, **settings)
+    run = Search(schema, tasks, train, valid, epochs=15, warmup=5, **settings, **options)
     batch, valid_batch = next(iter(run.train_data)), next(run.valid_batches)
 
     def pairs(n):
@@ -52,6 +50,17 @@ def worker(root, data_name):
             float(run.architecture_step(valid_batch))
             float(run.weight_step(batch, selection=True))
 
+    return pairs
+
+
+def worker(root, data_name):
+    """Builds the search from `root`'s tfmtl; answers `run` (seconds per pair), `profile`
+    (CPU milliseconds per op type over 2 pairs) and `quit` on stdin."""
+    sys.path.insert(0, root)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    pairs = search_pairs(data_name)
     started = time.perf_counter()
     pairs(2)  # tracing, first calls
     print(f"READY {time.perf_counter() - started:.1f}", flush=True)
