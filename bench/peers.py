@@ -15,9 +15,15 @@ machine's speed drifts by up to 2x over minutes: only ratios within a round
 are compared; the table gives each round's figures and each round's ratio,
 and the raw records stay in the JSON.
 
+`--before REV` runs each tfmtl runner a second time from an earlier commit
+(`git archive REV`, its own `bench/peer_tfmtl.py`), right after this
+checkout's, as `<runner>_before`: a change's effect measured in the same
+rounds as the peers, with a column of this checkout's best float32 figure
+over the earlier commit's.
+
     python bench/peers.py --peers ../shared/peers --venvs $VENVS [--rounds 2] \
         [--configs synth:mmoe,synth:ple,ml100k:mmoe] [--runners tfmtl_adam,rechub] \
-        [--out bench/results]
+        [--before REV] [--out bench/results]
 
 `$VENVS` holds `deepctrenv` and `torchenv` (set-up in the harness's README).
 """
@@ -37,14 +43,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = ("tfmtl_adam", "tfmtl_lazy_adam", "tfmtl_adam_xla", "tfmtl_adam_bf16",
            "tfmtl_lazy_adam_bf16", "deepctr_keras3", "rechub")
 PEERS = ("deepctr_keras3", "rechub")
+BEFORE = "_before"  # a tfmtl runner run from the earlier commit of `--before`
 
 
-def command(runner, data, model, out, args):
+def known_runners():
+    """Every runner's name, the earlier commit's tfmtl runners included, in table order."""
+    ours = [r for r in RUNNERS if r.startswith("tfmtl_")]
+    return [x for r in RUNNERS for x in ((r, r + BEFORE) if r in ours else (r,))]
+
+
+def command(runner, data, model, out, args, before_root=None):
+    """The command line of one runner; a `_before` runner runs `before_root`'s own script."""
     one = ["--data", data, "--models", model, "--epochs", str(args.epochs), "--out", out,
            "--append"]
     if runner.startswith("tfmtl_"):
+        here = HERE
+        if runner.endswith(BEFORE):
+            runner, here = runner.removesuffix(BEFORE), os.path.join(before_root, "bench")
         optimizer = runner[len("tfmtl_"):].removesuffix("_bf16").removesuffix("_xla")
-        return ([sys.executable, os.path.join(HERE, "peer_tfmtl.py"), "--peers", args.peers,
+        return ([sys.executable, os.path.join(here, "peer_tfmtl.py"), "--peers", args.peers,
                  "--optimizer", optimizer] + (["--jit"] if "_xla" in runner else [])
                 + (["--precision", "mixed_bfloat16"] if runner.endswith("_bf16") else []) + one)
     if runner == "deepctr_keras3":
@@ -55,21 +72,30 @@ def command(runner, data, model, out, args):
 
 
 def run(args, raw_dir):
-    """Every round, config and runner in turn; the records of each runner in `raw_dir`."""
+    """Every round, config and runner in turn (with `--before`, each tfmtl runner then its
+    earlier commit's); the records of each runner in `raw_dir`."""
     for path in os.listdir(raw_dir):
         os.remove(os.path.join(raw_dir, path))
+    before_root, runners = None, args.runners.split(",")
+    if args.before:
+        before_root = tempfile.mkdtemp(prefix="tfmtl_before_")
+        archive = subprocess.run(["git", "archive", args.before], cwd=os.path.dirname(HERE),
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", before_root], input=archive, check=True)
+        runners = [x for r in runners
+                   for x in ((r, r + BEFORE) if r.startswith("tfmtl_") else (r,))]
     configs = [c.split(":") for c in args.configs.split(",")]
     for round_ in range(args.rounds):
         for data, model in configs:
-            for runner in args.runners.split(","):
+            for runner in runners:
                 out = os.path.join(raw_dir, f"{runner}.json")
                 print(f"round {round_ + 1}: {data} {model} {runner}", flush=True)
-                subprocess.run(command(runner, data, model, out, args), check=True)
+                subprocess.run(command(runner, data, model, out, args, before_root), check=True)
 
 
 def records(raw_dir):
     found = {}
-    for runner in RUNNERS:
+    for runner in known_runners():
         path = os.path.join(raw_dir, f"{runner}.json")
         for record in json.load(open(path)) if os.path.exists(path) else []:
             found.setdefault((record["data"], record["model"]), {}).setdefault(
@@ -93,10 +119,12 @@ MEASURES = ("train", "whole", "infer", "p50", "rss", "auc")
 
 
 def table(found, rounds, shown=MEASURES):
-    runners = [r for r in RUNNERS if any(r in by_runner for by_runner in found.values())]
+    runners = [r for r in known_runners() if any(r in by_runner for by_runner in found.values())]
+    before = any(r.endswith(BEFORE) for r in runners)
     lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl float32 (best of ours) / "
-             "best peer, per round | tfmtl mixed bfloat16 / best peer |",
-             "|---" * (len(runners) + 4) + "|"]
+             "best peer, per round | tfmtl mixed bfloat16 / best peer |"
+             + (" tfmtl float32 (best of ours) / the same runners before |" if before else ""),
+             "|---" * (len(runners) + 4 + before) + "|"]
     measures = (("train", "training samples/s", max),
                 ("whole", "training samples/s, the whole fit call (tfmtl only)", max),
                 ("infer", "inference samples/s, batch 4096", max),
@@ -125,8 +153,24 @@ def table(found, rounds, shown=MEASURES):
                         ratios.append(best(ours) / best(theirs))
                 ratio[bf16] = " / ".join(f"{v:.2f}" for v in ratios)
             lines.append(f"| {data} {model} | {label} | " + " | ".join(cells)
-                         + f" | {ratio[False]} | {ratio[True]} |")
+                         + f" | {ratio[False]} | {ratio[True]} |"
+                         + (f" {_against_before(by_runner, rounds, key, best)} |"
+                            if before else ""))
     return "\n".join(lines)
+
+
+def _against_before(by_runner, rounds, key, best):
+    """This checkout's best float32 tfmtl figure over the earlier commit's same runners', per
+    round (the runners both ran; `_xla`'s training figure left out, as against the peers)."""
+    ratios = []
+    for r in range(rounds):
+        pairs = [(_at(by_runner, x, r, key), _at(by_runner, x + BEFORE, r, key))
+                 for x in RUNNERS if x.startswith("tfmtl") and not x.endswith("_bf16")
+                 and not (key == "train" and "_xla" in x)]
+        pairs = [(now, then) for now, then in pairs if now and then]
+        if pairs:
+            ratios.append(best(p[0] for p in pairs) / best(p[1] for p in pairs))
+    return " / ".join(f"{v:.2f}" for v in ratios)
 
 
 def _at(by_runner, runner, round_, key):
@@ -177,6 +221,9 @@ def main(argv=None):
                         help=f"the table's rows, a subset of {','.join(MEASURES)} (the raw "
                              "records keep every measure)")
     parser.add_argument("--name", default="peers", help="the results' file name")
+    parser.add_argument("--before", metavar="REV",
+                        help="also run each tfmtl runner from this earlier commit, after this "
+                             "checkout's (`<runner>_before`)")
     parser.add_argument("--report-only", action="store_true",
                         help="only tabulate the raw records already under --out")
     args = parser.parse_args(argv)
@@ -203,8 +250,12 @@ def main(argv=None):
     text = ("Each cell: the runner's figure in each round (round 1 / round 2 ...); the last "
             "two columns: the best float32 tfmtl runner, then the best mixed-bfloat16 one, over "
             "the best peer (float32) within each round (higher is better for samples/s and "
-            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher).\n\n"
-            + table(found, args.rounds, shown))
+            "AUC, lower for ms and MiB; a ratio > 1 means tfmtl is higher)."
+            + (f" `<runner>{BEFORE}`: the same runner at commit {args.before or '(see --before)'}"
+               ", run right after this checkout's; the last column is this checkout's best "
+               "float32 figure over that commit's, per round."
+               if any(r.endswith(BEFORE) for by in found.values() for r in by) else "")
+            + "\n\n" + table(found, args.rounds, shown))
     payload = {f"{d}:{m}": runners for (d, m), runners in found.items()}
     write_results(args.out, args.name, text, payload)
 

@@ -83,3 +83,21 @@ def test_measures_choose_the_rows_and_throughput_and_serving_delegate(tmp_path, 
     monkeypatch.setattr(sys, "argv", ["throughput", "--peers", "H"])
     with pytest.raises(SystemExit, match="--peers needs --venvs"):
         throughput.main()
+
+
+def test_an_earlier_commit_runs_after_ours_and_gets_its_own_ratio(tmp_path):
+    report(tmp_path, {"tfmtl_adam": (30_000.0, 1200.0), "tfmtl_adam_before": (24_000.0, 1000.0),
+                      "rechub": (12_000.0, 800.0)}, "--before", "abc123")
+    text = (tmp_path / "peers.md").read_text()
+    assert "commit abc123" in text
+    header = next(line for line in text.splitlines() if line.startswith("| config"))
+    assert header.split(" | ")[2:5] == ["tfmtl_adam", "tfmtl_adam_before", "rechub"]
+    train = next(line for line in text.splitlines() if "| training samples/s |" in line)
+    # against the best peer: this checkout's runner only (2.50), not the earlier one's
+    assert train.rstrip(" |").endswith("| 2.50 |  | 1.25")
+    rss = next(line for line in text.splitlines() if "peak RSS" in line)
+    assert rss.rstrip(" |").endswith("| 1.20")
+    args = peers.argparse.Namespace(epochs=1, peers="p")
+    now = peers.command("tfmtl_adam", "synth", "mmoe", "x.json", args)
+    then = peers.command("tfmtl_adam_before", "synth", "mmoe", "x.json", args, "/old")
+    assert then[1] == "/old/bench/peer_tfmtl.py" and then[2:] == now[2:]
