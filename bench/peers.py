@@ -31,6 +31,7 @@ over the earlier commit's.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,10 +47,9 @@ PEERS = ("deepctr_keras3", "rechub")
 BEFORE = "_before"  # a tfmtl runner run from the earlier commit of `--before`
 
 
-def known_runners():
-    """Every runner's name, the earlier commit's tfmtl runners included, in table order."""
-    ours = [r for r in RUNNERS if r.startswith("tfmtl_")]
-    return [x for r in RUNNERS for x in ((r, r + BEFORE) if r in ours else (r,))]
+def with_before(runners):
+    """`runners` with each tfmtl runner followed by its earlier commit's (`<runner>_before`)."""
+    return [x for r in runners for x in ((r, r + BEFORE) if r.startswith("tfmtl_") else (r,))]
 
 
 def command(runner, data, model, out, args, before_root=None):
@@ -82,20 +82,24 @@ def run(args, raw_dir):
         archive = subprocess.run(["git", "archive", args.before], cwd=os.path.dirname(HERE),
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", before_root], input=archive, check=True)
-        runners = [x for r in runners
-                   for x in ((r, r + BEFORE) if r.startswith("tfmtl_") else (r,))]
+        runners = with_before(runners)
     configs = [c.split(":") for c in args.configs.split(",")]
-    for round_ in range(args.rounds):
-        for data, model in configs:
-            for runner in runners:
-                out = os.path.join(raw_dir, f"{runner}.json")
-                print(f"round {round_ + 1}: {data} {model} {runner}", flush=True)
-                subprocess.run(command(runner, data, model, out, args, before_root), check=True)
+    try:
+        for round_ in range(args.rounds):
+            for data, model in configs:
+                for runner in runners:
+                    out = os.path.join(raw_dir, f"{runner}.json")
+                    print(f"round {round_ + 1}: {data} {model} {runner}", flush=True)
+                    subprocess.run(command(runner, data, model, out, args, before_root),
+                                   check=True)
+    finally:
+        if before_root:
+            shutil.rmtree(before_root, ignore_errors=True)
 
 
 def records(raw_dir):
     found = {}
-    for runner in known_runners():
+    for runner in with_before(RUNNERS):
         path = os.path.join(raw_dir, f"{runner}.json")
         for record in json.load(open(path)) if os.path.exists(path) else []:
             found.setdefault((record["data"], record["model"]), {}).setdefault(
@@ -119,7 +123,7 @@ MEASURES = ("train", "whole", "infer", "p50", "rss", "auc")
 
 
 def table(found, rounds, shown=MEASURES):
-    runners = [r for r in known_runners() if any(r in by_runner for by_runner in found.values())]
+    runners = [r for r in with_before(RUNNERS) if any(r in by_runner for by_runner in found.values())]
     before = any(r.endswith(BEFORE) for r in runners)
     lines = ["| config | measure | " + " | ".join(runners) + " | tfmtl float32 (best of ours) / "
              "best peer, per round | tfmtl mixed bfloat16 / best peer |"

@@ -1,6 +1,7 @@
 """bench/peers.py: a run of some runners tabulates those runners, and their ratio, only."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -101,3 +102,26 @@ def test_an_earlier_commit_runs_after_ours_and_gets_its_own_ratio(tmp_path):
     now = peers.command("tfmtl_adam", "synth", "mmoe", "x.json", args)
     then = peers.command("tfmtl_adam_before", "synth", "mmoe", "x.json", args, "/old")
     assert then[1] == "/old/bench/peer_tfmtl.py" and then[2:] == now[2:]
+
+
+def test_before_runs_each_tfmtl_runner_after_ours_from_an_archive_it_removes(tmp_path,
+                                                                            monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return peers.subprocess.CompletedProcess(command, 0, stdout=b"")
+
+    monkeypatch.setattr(peers.subprocess, "run", fake_run)
+    args = peers.argparse.Namespace(epochs=1, peers="p", venvs="v", before="abc123", rounds=1,
+                                    configs="ml100k:mmoe", runners="tfmtl_adam,rechub")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    peers.run(args, str(raw))
+    assert calls[0][:3] == ["git", "archive", "abc123"] and calls[1][0] == "tar"
+    extracted = calls[1][calls[1].index("-C") + 1]
+    scripts = [c[1] for c in calls[2:]]
+    assert scripts[0] == os.path.join(peers.HERE, "peer_tfmtl.py")
+    assert scripts[1] == os.path.join(extracted, "bench", "peer_tfmtl.py")
+    assert scripts[2].endswith("run_rechub.py") and len(scripts) == 3
+    assert not os.path.exists(extracted)
