@@ -63,7 +63,7 @@ import pandas as pd  # noqa: E402
 import tfmtl  # noqa: E402
 import zoo  # noqa: E402
 from bench.output import write_results  # noqa: E402
-from bench.stats import describe, paired  # noqa: E402
+from bench.stats import describe, paired, rank_sum_p  # noqa: E402
 from tfmtl.data import ctr_synthetic, fetch_movielens_100k, load_movielens_100k, split  # noqa: E402
 from tfmtl.data.movielens import movielens_schema  # noqa: E402
 from tfmtl.metrics import roc_auc  # noqa: E402
@@ -280,8 +280,9 @@ def table(frame, tasks, searched, title):
 
 def search_spread(frame, columns, searched):
     """Lines on the search's own spread when AutoMTL was searched with several seeds: each
-    search's means over its retrains, the spread of those means across searches, and where each
-    other model's mean lies against the searches' range."""
+    search's means over its retrains, the spread of those means across searches, where each
+    other model's mean lies against the searches' range, and each ablation searched more than
+    once against AutoMTL's searches (`ablation_searches`)."""
     searches = [m for m in frame.model.unique() if float32_search(m)]
     if len(searches) < 2:
         return []
@@ -311,6 +312,33 @@ def search_spread(frame, columns, searched):
             where = "below" if value < low else "above" if value > high else "inside"
             cells.append(f"{c} {value:.4f} {where} [{low:.4f}, {high:.4f}]")
         lines.append(f"- {model}: " + "; ".join(cells))
+    return lines + ablation_searches(frame, columns, means)
+
+
+def ablation_searches(frame, columns, automtl_means):
+    """Lines for each ablation searched more than once (float32): AutoMTL's searches against
+    the ablation's, one mean per search (over its retrains), so that the search's own spread is
+    on both sides. AutoMTL minus the ablation (means of the search means) and the exact
+    one-sided rank-sum p of AutoMTL's searches being ahead (higher AUC, lower MTL-Loss)."""
+    lines = []
+    for ablation in ABLATIONS:
+        labels = [m for m in frame.model.unique()
+                  if label_of_base(m) == ablation and not m.endswith(" search)")]
+        if len(labels) < 2:
+            continue
+        means = frame[frame.model.isin(labels)].groupby("model", sort=False)[columns].mean()
+        cells = []
+        for c in columns:
+            sign = -1.0 if c == "mtl_loss" else 1.0
+            p = rank_sum_p(sign * automtl_means[c].to_numpy(), sign * means[c].to_numpy())
+            cells.append(f"{c} {automtl_means[c].mean() - means[c].mean():+.4f}, p={p:.3f}")
+        if not lines:
+            lines = ["", "AutoMTL's searches against each ablation searched more than once (one "
+                     "mean per search over its retrains): AutoMTL minus the ablation, means of "
+                     "the search means; exact one-sided rank-sum p of AutoMTL's searches being "
+                     "ahead (higher AUC, lower MTL-Loss):", ""]
+        lines.append(f"- {ablation} ({len(labels)} searches against {len(automtl_means)}): "
+                     + "; ".join(cells))
     return lines
 
 

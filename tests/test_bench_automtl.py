@@ -56,6 +56,25 @@ def test_search_spread_is_silent_with_one_search():
     assert automtl.search_spread(frame, ["ok_auc"], {}) == []
 
 
+def test_search_spread_sets_an_ablation_searched_several_times_against_the_searches():
+    searches = {"automtl": (0.80, 0.47), "automtl (search seed 1)": (0.81, 0.46),
+                "automtl (search seed 2)": (0.82, 0.48)}
+    ablation = {"w/o INT": (0.78, 0.49), "w/o INT (search seed 1)": (0.79, 0.45),
+                "w/o JSD": (0.70, 0.60)}  # searched once: no line
+    rows = [dict(model=m, seed=s, ok_auc=auc + d, mtl_loss=loss - d)
+            for m, (auc, loss) in {**searches, **ablation}.items()
+            for s, d in enumerate((-0.002, 0.002))]
+    rows.append(dict(model="w/o INT (mixed_bfloat16 search)", seed=0, ok_auc=0.9, mtl_loss=0.1))
+    lines = automtl.search_spread(pd.DataFrame(rows), ["ok_auc", "mtl_loss"], {})
+    found = [line for line in lines if line.startswith("- w/o INT (2 searches")]
+    assert len(found) == 1 and not any(line.startswith("- w/o JSD (") for line in lines)
+    # ok: every AutoMTL search above both (1/C(5,3) = 0.1); MTL-Loss: 0.45 lies below
+    # all three, 0.49 above: U = 3 of 6 pairs ahead, p = P(U >= 3) over the 10 splits.
+    assert "ok_auc +0.0250, p=0.100" in found[0]
+    assert "mtl_loss +0.0000, p=0.600" in found[0]
+    assert found[0].startswith("- w/o INT (2 searches against 3)")
+
+
 @pytest.mark.parametrize("value", ["0.8000", "0.8200"])
 def test_search_spread_counts_the_range_ends_as_inside(value):
     frame = pd.DataFrame([dict(model="automtl", seed=0, ok_auc=0.80),

@@ -36,3 +36,17 @@ def test_write_results_prints_and_writes_the_three_files(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "out" / "x.csv").equals(frame)
     write_results(None, "y", "printed only", {})
     assert not (tmp_path / "y.md").exists()
+
+
+def test_rank_sum_p_enumerates_every_split():
+    from bench.stats import rank_sum_p
+
+    assert rank_sum_p([5, 6, 7, 8], [1, 2, 3]) == pytest.approx(1 / 35)  # only one split as far
+    assert rank_sum_p([1, 2, 3], [5, 6, 7, 8]) == pytest.approx(1.0)  # every split reaches U=0
+    # a = [3, 1], b = [2]: U = 1 (3 > 2); of the 3 splits ({3,1}, {3,2}, {1,2}) U >= 1 for two.
+    assert rank_sum_p([3, 1], [2]) == pytest.approx(2 / 3)
+    # A tie counts one half: a = [2], b = [2, 1] gives U = 1.5; splits a=[2] (twice, 1.5) and
+    # a=[1] (0), so p = 2/3.
+    assert rank_sum_p([2], [2, 1]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="Both groups"):
+        rank_sum_p([], [1.0])
