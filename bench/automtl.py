@@ -316,15 +316,16 @@ def search_spread(frame, columns, searched):
 
 
 def ablation_searches(frame, columns, automtl_means):
-    """Lines for each ablation searched more than once (float32): AutoMTL's searches against
-    the ablation's, one mean per search (over its retrains), so that the search's own spread is
-    on both sides. AutoMTL minus the ablation (means of the search means) and the exact
-    one-sided rank-sum p of AutoMTL's searches being ahead (higher AUC, lower MTL-Loss)."""
+    """Lines for each ablation's float32 searches against AutoMTL's, one mean per search (over
+    its retrains), so that the search's own spread is on both sides: AutoMTL minus the ablation
+    (means of the search means) and the exact one-sided rank-sum p of AutoMTL's searches being
+    ahead (higher AUC, lower MTL-Loss). With one search of the ablation and `k` of AutoMTL, p
+    cannot fall below `1 / (k + 1)`."""
     lines = []
     for ablation in ABLATIONS:
         labels = [m for m in frame.model.unique()
                   if label_of_base(m) == ablation and not m.endswith(" search)")]
-        if len(labels) < 2:
+        if not labels:
             continue
         means = frame[frame.model.isin(labels)].groupby("model", sort=False)[columns].mean()
         cells = []
@@ -333,11 +334,12 @@ def ablation_searches(frame, columns, automtl_means):
             p = rank_sum_p(sign * automtl_means[c].to_numpy(), sign * means[c].to_numpy())
             cells.append(f"{c} {automtl_means[c].mean() - means[c].mean():+.4f}, p={p:.3f}")
         if not lines:
-            lines = ["", "AutoMTL's searches against each ablation searched more than once (one "
-                     "mean per search over its retrains): AutoMTL minus the ablation, means of "
-                     "the search means; exact one-sided rank-sum p of AutoMTL's searches being "
-                     "ahead (higher AUC, lower MTL-Loss):", ""]
-        lines.append(f"- {ablation} ({len(labels)} searches against {len(automtl_means)}): "
+            lines = ["", "AutoMTL's searches against each ablation's (one mean per search over "
+                     "its retrains): AutoMTL minus the ablation, means of the search means; "
+                     "exact one-sided rank-sum p of AutoMTL's searches being ahead (higher AUC, "
+                     "lower MTL-Loss):", ""]
+        searches = f"{len(labels)} search{'es' if len(labels) > 1 else ''}"
+        lines.append(f"- {ablation} ({searches} against {len(automtl_means)}): "
                      + "; ".join(cells))
     return lines
 

@@ -43,8 +43,10 @@ def test_search_spread_places_each_model_against_the_searches_range():
     assert "| automtl (search seed 1) | 0.8200 | 0.1800 | 60 | 100 | cross_1 | ok [0, 1] |" in text
     across = next(line for line in lines if line.startswith("| across searches"))
     assert "0.8100 ± 0.0100" in across and "0.1900 ± 0.0100" in across
-    placed = {line.split(":")[0][2:]: line for line in lines if line.startswith("- ")}
+    placed = {line.split(":")[0][2:]: line for line in lines
+              if line.startswith("- ") and line.endswith("]")}
     assert set(placed) == {"mmoe", "w/o JSD", "w/o INT"}
+    assert "- w/o JSD (1 search against 3): ok_auc -0.0050, p=0.750" in text
     assert "ok_auc 0.8300 above [0.8000, 0.8200]" in placed["mmoe"]
     assert "ok_auc 0.8150 inside [0.8000, 0.8200]" in placed["w/o JSD"]
     assert "mtl_loss 0.2100 above [0.1800, 0.2000]" in placed["w/o INT"]
@@ -56,18 +58,22 @@ def test_search_spread_is_silent_with_one_search():
     assert automtl.search_spread(frame, ["ok_auc"], {}) == []
 
 
-def test_search_spread_sets_an_ablation_searched_several_times_against_the_searches():
+def test_search_spread_sets_each_ablations_searches_against_automtls():
     searches = {"automtl": (0.80, 0.47), "automtl (search seed 1)": (0.81, 0.46),
                 "automtl (search seed 2)": (0.82, 0.48)}
     ablation = {"w/o INT": (0.78, 0.49), "w/o INT (search seed 1)": (0.79, 0.45),
-                "w/o JSD": (0.70, 0.60)}  # searched once: no line
+                "w/o JSD": (0.70, 0.60)}  # searched once
     rows = [dict(model=m, seed=s, ok_auc=auc + d, mtl_loss=loss - d)
             for m, (auc, loss) in {**searches, **ablation}.items()
             for s, d in enumerate((-0.002, 0.002))]
     rows.append(dict(model="w/o INT (mixed_bfloat16 search)", seed=0, ok_auc=0.9, mtl_loss=0.1))
     lines = automtl.search_spread(pd.DataFrame(rows), ["ok_auc", "mtl_loss"], {})
     found = [line for line in lines if line.startswith("- w/o INT (2 searches")]
-    assert len(found) == 1 and not any(line.startswith("- w/o JSD (") for line in lines)
+    assert len(found) == 1
+    # One search: the smallest p is 1/4, reached here (0.70 below every AutoMTL search).
+    once = [line for line in lines if line.startswith("- w/o JSD (1 search against 3)")]
+    assert len(once) == 1 and "ok_auc +0.1100, p=0.250" in once[0]
+    assert "mtl_loss -0.1300, p=0.250" in once[0]
     # ok: every AutoMTL search above both (1/C(5,3) = 0.1); MTL-Loss: 0.45 lies below
     # all three, 0.49 above: U = 3 of 6 pairs ahead, p = P(U >= 3) over the 10 splits.
     assert "ok_auc +0.0250, p=0.100" in found[0]
