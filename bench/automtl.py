@@ -281,8 +281,8 @@ def table(frame, tasks, searched, title):
 def search_spread(frame, columns, searched):
     """Lines on the search's own spread when AutoMTL was searched with several seeds: each
     search's means over its retrains, the spread of those means across searches, where each
-    other model's mean lies against the searches' range, and each ablation searched more than
-    once against AutoMTL's searches (`ablation_searches`)."""
+    other model's mean lies against the searches' range, and each ablation's searches against
+    AutoMTL's (`ablation_searches`)."""
     searches = [m for m in frame.model.unique() if float32_search(m)]
     if len(searches) < 2:
         return []

@@ -10,6 +10,7 @@ assumed).
 """
 
 import itertools
+import math
 
 import numpy as np
 
@@ -57,13 +58,12 @@ def rank_sum_p(a, b):
         return float(np.sum(x[:, None] > y[None, :]) + 0.5 * np.sum(x[:, None] == y[None, :]))
 
     observed = statistic(a, b)
-    splits = list(itertools.combinations(range(len(pooled)), len(a)))
     above = 0
-    for chosen in splits:
+    for chosen in itertools.combinations(range(len(pooled)), len(a)):
         mask = np.zeros(len(pooled), dtype=bool)
         mask[list(chosen)] = True
         above += statistic(pooled[mask], pooled[~mask]) >= observed - 1e-12
-    return above / len(splits)
+    return above / math.comb(len(pooled), len(a))
 
 
 def paired(differences):
