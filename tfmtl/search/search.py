@@ -248,8 +248,9 @@ class Search:
         for block in self.net.choice_blocks():
             block.aux_weight.assign(aux)
         after_warmup = epoch >= warmup
+        # `w/o SEL` and `w/o JSD` add no JSD term: their weight is 0 (and is logged as 0).
         self.jsd_scale.assign(self.jsd_weight * (1 - (epoch - warmup) / (epochs - warmup))
-                              if after_warmup else 0.0)
+                              if after_warmup and self.use_jsd else 0.0)
         return aux, after_warmup
 
     def run_epoch(self, epoch):
